@@ -1,0 +1,1 @@
+"""Plumbing: settings, CLI, broker, lake, runtime."""

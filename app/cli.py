@@ -1,0 +1,155 @@
+"""`python -m app`: one click group, a subcommand per job. With no subcommand it runs everything (`run`).
+
+Expected failures (bad flags, bad config, unreachable services, bad files) print one line and exit
+non-zero without a traceback: 2 for usage errors, 1 otherwise.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import click
+
+from app.errors import UserError
+from app.settings import Settings, load_settings
+
+
+class _Context:
+    """Lazily loaded settings shared by the subcommands."""
+
+    def __init__(self) -> None:
+        self._settings: Settings | None = None
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            self._settings = load_settings()
+        return self._settings
+
+
+pass_ctx = click.make_pass_decorator(_Context, ensure=True)
+
+
+@click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="auction-pipeline")
+@click.pass_context
+def cli(ctx: click.Context) -> None:
+    """Auction data pipeline: synthetic marketplace -> broker -> fraud scoring -> Parquet lakehouse.
+
+    Configuration comes from AUCTION_* environment variables (and .env); see the README.
+    With no command, `run` starts everything.
+    """
+    ctx.ensure_object(_Context)
+    if ctx.invoked_subcommand is None:
+        run_cmd = cli.get_command(ctx, "run")
+        if run_cmd is None:  # pragma: no cover - `run` is always registered
+            click.echo(ctx.get_help())
+            return
+        ctx.invoke(run_cmd)
+
+
+def echo_json(payload: Any) -> None:
+    click.echo(json.dumps(payload, indent=2, default=str))
+
+
+# ---- broker commands -----------------------------------------------------------------------------
+
+
+@cli.command("topics")
+@pass_ctx
+def topics_cmd(obj: _Context) -> None:
+    """Create the pipeline's topics if missing (explicit config) and list every topic."""
+    from app.broker import broker_address
+    from app.topics import describe_topics, ensure_topics
+
+    settings = obj.settings
+    with broker_address(settings) as address:
+        created = ensure_topics(address, settings)
+        for info in describe_topics(address, settings.broker_timeout_s):
+            config = " ".join(f"{k}={v}" for k, v in sorted(info.config.items()))
+            mark = " (created)" if info.name in created else ""
+            click.echo(f"{info.name:<14} partitions={info.partitions} messages={info.messages} {config}{mark}")
+
+
+@cli.command("tail")
+@click.argument("topic")
+@click.option("-n", "--lines", "n", default=10, show_default=True, type=click.IntRange(min=1),
+              help="How many of the newest messages to print.")  # fmt: skip
+@pass_ctx
+def tail_cmd(obj: _Context, topic: str, n: int) -> None:
+    """Print the newest messages of TOPIC as JSON lines (partition, offset, key, value)."""
+    from app.broker import broker_address, running_embedded_broker
+    from app.topics import tail
+
+    settings = obj.settings
+    if not settings.broker_address and running_embedded_broker(settings) is None:
+        raise UserError(
+            "no broker to read: start `python -m app run` (its embedded broker keeps messages while it "
+            "runs) or set AUCTION_BROKER_ADDRESS"
+        )
+    with broker_address(settings) as address:
+        rows = list(tail(address, topic, n, settings.broker_timeout_s))
+    for row in rows[-n:] if len(rows) > n else rows:
+        click.echo(json.dumps(row, default=str))
+
+
+# ---- benchmarks ----------------------------------------------------------------------------------
+
+BENCHMARKS = ("generate", "stream", "batch")
+
+
+@cli.group("bench", invoke_without_command=True)
+@click.pass_context
+def bench_group(ctx: click.Context) -> None:
+    """Benchmarks; each prints JSON on stdout. With no name (or `all`) runs every benchmark."""
+    if ctx.invoked_subcommand is None:
+        ctx.invoke(bench_all)
+
+
+@bench_group.command("all")
+@click.pass_context
+def bench_all(ctx: click.Context) -> None:
+    """Run every benchmark with its defaults, one JSON document each."""
+    for name in BENCHMARKS:
+        command = bench_group.get_command(ctx, name)
+        if command is not None:
+            ctx.invoke(command)
+
+
+def _register_benchmarks() -> None:
+    import importlib
+
+    for name in BENCHMARKS:
+        try:
+            module = importlib.import_module(f"app.benchmarks.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"app.benchmarks.{name}":
+                raise
+            continue
+        bench_group.add_command(module.command, name)
+
+
+_register_benchmarks()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: run the CLI, turning expected failures into one line and an exit code."""
+    try:
+        cli.main(args=argv, prog_name="python -m app", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.UsageError as exc:
+        hint = f" (see: {exc.ctx.command_path} --help)" if exc.ctx is not None else ""
+        click.echo(f"error: {exc.format_message()}{hint}", err=True)
+        sys.exit(2)
+    except click.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except UserError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(130)

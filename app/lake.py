@@ -1,0 +1,127 @@
+"""The lake: a local directory or an S3 prefix through fsspec, with atomic Parquet writes.
+
+Layout (DESIGN.md)::
+
+    bronze/<topic>/date=YYYY-MM-DD/<broker run>-<partition>-<first offset>-<last offset>.parquet
+    silver/<table>/date=YYYY-MM-DD/*.parquet
+    quarantine/<table>/date=YYYY-MM-DD/*.parquet
+    gold/<table>/...
+
+A local write goes to a hidden temporary file in the target directory and is renamed into place; an S3
+PUT is atomic by itself (the object appears whole or not at all). Readers skip names starting with ``.``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import os
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from app.errors import UserError
+from app.settings import Settings
+
+
+def bronze_file_name(broker_run: str, partition: int, first_offset: int, last_offset: int) -> str:
+    """Name of a bronze file: the same input range always gets the same name (replays rewrite)."""
+    return f"{broker_run}-{partition}-{first_offset:012d}-{last_offset:012d}.parquet"
+
+
+def parse_bronze_file_name(name: str) -> tuple[str, int, int, int]:
+    """Inverse of :func:`bronze_file_name`: ``(broker_run, partition, first, last)``."""
+    stem = name.rsplit("/", 1)[-1].removesuffix(".parquet")
+    run, partition, first, last = stem.rsplit("-", 3)
+    return run, int(partition), int(first), int(last)
+
+
+def date_partition(day: dt.date) -> str:
+    return f"date={day.isoformat()}"
+
+
+@dataclass
+class Lake:
+    """Root of the lake plus the filesystem that reaches it."""
+
+    url: str
+    storage_options: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        import fsspec
+
+        if self.url.startswith("s3://"):
+            self.fs = fsspec.filesystem("s3", **self.storage_options)
+            self.root = self.url.removeprefix("s3://").rstrip("/")
+            self.is_local = False
+        else:
+            self.fs = fsspec.filesystem("file")
+            self.root = os.path.abspath(self.url.removeprefix("file://"))
+            self.is_local = True
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Lake:
+        return cls(settings.lake_url, settings.storage_options())
+
+    def path(self, *parts: str) -> str:
+        """Filesystem path (no scheme) of a lake-relative location."""
+        return "/".join([self.root, *[p.strip("/") for p in parts if p]])
+
+    def uri(self, *parts: str) -> str:
+        """Full URL (``s3://…`` or an absolute local path) for engines such as DuckDB or Polars."""
+        path = self.path(*parts)
+        return path if self.is_local else f"s3://{path}"
+
+    def check_writable(self) -> None:
+        """Fail early, in one line, when the lake cannot be written."""
+        probe = self.path(f".write-probe-{uuid.uuid4().hex}")
+        try:
+            if self.is_local:
+                os.makedirs(self.root, exist_ok=True)
+            self.fs.pipe_file(probe, b"ok")
+            self.fs.rm_file(probe)
+        except Exception as exc:
+            raise UserError(f"lake {self.url} is not writable: {_reason(exc)}") from None
+
+    def write_bytes(self, relpath: str, data: bytes) -> str:
+        """Write a whole file atomically; returns its path."""
+        target = self.path(relpath)
+        if self.is_local:
+            directory = os.path.dirname(target)
+            os.makedirs(directory, exist_ok=True)
+            tmp = os.path.join(directory, f".{os.path.basename(target)}.{uuid.uuid4().hex}.tmp")
+            with open(tmp, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, target)
+        else:
+            self.fs.pipe_file(target, data)
+        return target
+
+    def write_parquet(self, relpath: str, table: pa.Table, compression: str = "zstd") -> str:
+        """Write a table as one Parquet file atomically."""
+        buffer = io.BytesIO()
+        pq.write_table(table, buffer, compression=compression)
+        return self.write_bytes(relpath, buffer.getvalue())
+
+    def list_files(self, relpath: str, suffix: str = ".parquet") -> list[str]:
+        """Paths of the visible files under a lake-relative directory, sorted (hidden temp files skipped)."""
+        base = self.path(relpath)
+        try:
+            found = self.fs.find(base)
+        except FileNotFoundError:
+            return []
+        return sorted(p for p in found if p.endswith(suffix) and not os.path.basename(p).startswith("."))
+
+    def remove(self, paths: list[str]) -> None:
+        if paths:
+            self.fs.rm(paths)
+
+
+def _reason(exc: Exception) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__

@@ -1,0 +1,110 @@
+"""The one settings object. The only place that reads the environment (and `.env`).
+
+Every field is documented; the README's configuration table is checked against this class by a test.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from app.errors import UserError
+
+
+class Settings(BaseSettings):
+    """Runtime configuration, read once from the environment and `.env`."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="AUCTION_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        frozen=True,
+        populate_by_name=True,
+    )
+
+    broker_address: str = Field(
+        "",
+        description="Kafka bootstrap servers (Redpanda, `host:9092`); empty starts the embedded tansu broker.",
+    )
+    lake_url: str = Field("./data/lake", description="Lake root: a local path or `s3://bucket/prefix`.")
+    database_url: SecretStr = Field(
+        SecretStr(""), description="PostgreSQL DSN; empty turns the PostgreSQL features off."
+    )
+    aws_endpoint_url: str = Field(
+        "",
+        validation_alias=AliasChoices("AWS_ENDPOINT_URL", "aws_endpoint_url"),
+        description="S3 endpoint for MinIO or moto; empty means AWS.",
+    )
+    aws_access_key_id: str = Field(
+        "",
+        validation_alias=AliasChoices("AWS_ACCESS_KEY_ID", "aws_access_key_id"),
+        description="S3 access key id; empty uses the default AWS credential chain.",
+    )
+    aws_secret_access_key: SecretStr = Field(
+        SecretStr(""),
+        validation_alias=AliasChoices("AWS_SECRET_ACCESS_KEY", "aws_secret_access_key"),
+        description="S3 secret access key.",
+    )
+    aws_region: str = Field(
+        "us-east-1",
+        validation_alias=AliasChoices("AWS_REGION", "aws_region"),
+        description="S3 region.",
+    )
+    partitions: int = Field(4, ge=1, le=256, description="Partitions per topic when topics are created.")
+    retention_ms: int = Field(
+        7 * 24 * 3600 * 1000, ge=60_000, description="`retention.ms` set on every topic at creation."
+    )
+    consumer_group: str = Field("auction-stream", min_length=1, description="Stream worker consumer group.")
+    state_dir: Path = Field(Path("./data/state"), description="Quix Streams local state directory.")
+    runtime_dir: Path = Field(
+        Path("./data/run"),
+        description="Where a running `python -m app run` records its embedded broker's address for other commands.",
+    )
+    broker_timeout_s: float = Field(
+        10.0, gt=0, le=300, description="Seconds to wait for the broker before giving up with an error."
+    )
+
+    @field_validator("lake_url")
+    @classmethod
+    def _lake_scheme(cls, value: str) -> str:
+        if "://" in value and not value.startswith(("s3://", "file://", "memory://")):
+            raise ValueError("must be a local path, file://, memory:// or s3://bucket/prefix")
+        return value.rstrip("/") or "/"
+
+    @field_validator("broker_address")
+    @classmethod
+    def _broker(cls, value: str) -> str:
+        value = value.strip()
+        for server in filter(None, value.split(",")):
+            host, sep, port = server.strip().rpartition(":")
+            if not sep or not host or not port.isdigit():
+                raise ValueError(f"{server!r} is not host:port")
+        return value
+
+    def storage_options(self) -> dict[str, object]:
+        """fsspec/s3fs options for the lake URL."""
+        if not self.lake_url.startswith("s3://"):
+            return {}
+        opts: dict[str, object] = {"client_kwargs": {"region_name": self.aws_region}}
+        if self.aws_endpoint_url:
+            opts["endpoint_url"] = self.aws_endpoint_url
+        if self.aws_access_key_id:
+            opts["key"] = self.aws_access_key_id
+            opts["secret"] = self.aws_secret_access_key.get_secret_value()
+        return opts
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build the settings, turning a validation error into one line a user can act on."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            field = ".".join(str(p) for p in err["loc"]) or "settings"
+            env = field.upper() if field.upper().startswith("AWS_") else f"AUCTION_{field.upper()}"
+            problems.append(f"{env}={err.get('input')!r}: {err['msg']}")
+        raise UserError("bad configuration: " + "; ".join(problems)) from None

@@ -1,0 +1,1 @@
+"""Stages of the data flow: generate -> score -> bronze -> silver -> gold."""
