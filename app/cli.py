@@ -70,7 +70,7 @@ def topics_cmd(obj: _Context) -> None:
         for info in describe_topics(address, settings.broker_timeout_s):
             config = " ".join(f"{k}={v}" for k, v in sorted(info.config.items()))
             mark = " (created)" if info.name in created else ""
-            click.echo(f"{info.name:<14} partitions={info.partitions} messages={info.messages} {config}{mark}")
+            click.echo(f"{info.name:<14} partitions={info.partitions} {config}{mark}")
 
 
 @cli.command("tail")
@@ -90,8 +90,8 @@ def tail_cmd(obj: _Context, topic: str, n: int) -> None:
             "runs) or set AUCTION_BROKER_ADDRESS"
         )
     with broker_address(settings) as address:
-        rows = list(tail(address, topic, n, settings.broker_timeout_s))
-    for row in rows[-n:] if len(rows) > n else rows:
+        rows = tail(address, topic, n, settings.broker_timeout_s)
+    for row in rows:
         click.echo(json.dumps(row, default=str))
 
 

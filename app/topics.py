@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -90,12 +89,13 @@ class TopicInfo:
     name: str
     partitions: int
     config: dict[str, str]
-    messages: int
 
 
 def describe_topics(address: str, timeout_s: float = 10.0) -> list[TopicInfo]:
-    """Each topic with its partition count, explicit config and message count (from the watermarks)."""
-    from confluent_kafka import Consumer, TopicPartition
+    """Each topic with its partition count and explicit config.
+
+    No message counts: tansu's ListOffsets reports high watermarks that are too low.
+    """
     from confluent_kafka.admin import ConfigResource
 
     admin = _admin(address)
@@ -106,18 +106,7 @@ def describe_topics(address: str, timeout_s: float = 10.0) -> list[TopicInfo]:
     for res, future in (admin.describe_configs(resources) if resources else {}).items():
         entries = future.result(timeout=timeout_s)
         configs[res.name] = {k: v.value for k, v in entries.items() if v.value is not None and k in _SHOWN_CONFIGS}
-    consumer = Consumer({**client_config(address), "group.id": "auction-describe", "enable.auto.commit": False})
-    try:
-        infos = []
-        for name in names:
-            count = 0
-            for part in metadata.topics[name].partitions:
-                low, high = consumer.get_watermark_offsets(TopicPartition(name, part), timeout=timeout_s)
-                count += max(0, high - low)
-            infos.append(TopicInfo(name, len(metadata.topics[name].partitions), configs.get(name, {}), count))
-        return infos
-    finally:
-        consumer.close()
+    return [TopicInfo(n, len(metadata.topics[n].partitions), configs.get(n, {})) for n in names]
 
 
 _SHOWN_CONFIGS = {"retention.ms", "retention.bytes", "cleanup.policy"}
@@ -138,9 +127,15 @@ def broker_run_id(address: str, topic: str, timeout_s: float = 10.0) -> str:
     return hashlib.sha1(f"{cluster}:{topic_id}".encode()).hexdigest()[:12]
 
 
-def tail(address: str, topic: str, n: int, timeout_s: float = 10.0) -> Iterator[dict[str, Any]]:
-    """The last ``n`` messages of each partition of a topic, oldest first within a partition."""
-    from confluent_kafka import Consumer, TopicPartition
+def tail(address: str, topic: str, n: int, timeout_s: float = 10.0) -> list[dict[str, Any]]:
+    """The newest ``n`` messages of a topic (by timestamp), oldest first.
+
+    Reads every partition to its end: tansu's ListOffsets reports a high watermark that is too low, so
+    the end is taken from the fetch responses (partition EOF), not from ``get_watermark_offsets``.
+    """
+    import heapq
+
+    from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
     consumer = Consumer(
         {**client_config(address), "group.id": "auction-tail", "enable.auto.commit": False,
@@ -150,13 +145,10 @@ def tail(address: str, topic: str, n: int, timeout_s: float = 10.0) -> Iterator[
         metadata = consumer.list_topics(topic, timeout=timeout_s)
         if topic not in metadata.topics or metadata.topics[topic].error is not None:
             raise UserError(f"topic {topic!r} does not exist (python -m app topics lists them)")
-        assignment, remaining = [], set()
-        for part in metadata.topics[topic].partitions:
-            low, high = consumer.get_watermark_offsets(TopicPartition(topic, part), timeout=timeout_s)
-            if high > low:
-                assignment.append(TopicPartition(topic, part, max(low, high - n)))
-                remaining.add(part)
-        consumer.assign(assignment)
+        partitions = list(metadata.topics[topic].partitions)
+        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions])
+        newest: list[tuple[int, int, int, dict[str, Any]]] = []
+        remaining = set(partitions)
         while remaining:
             msg = consumer.poll(timeout_s)
             if msg is None:
@@ -164,17 +156,27 @@ def tail(address: str, topic: str, n: int, timeout_s: float = 10.0) -> Iterator[
             if msg.error():
                 remaining.discard(msg.partition())
                 continue
-            raw = msg.value() or b""
-            try:
-                value: Any = json.loads(raw)
-            except ValueError:
-                value = raw.decode("utf-8", "replace")
-            key = msg.key()
-            yield {
-                "partition": msg.partition(),
-                "offset": msg.offset(),
-                "key": key.decode("utf-8", "replace") if key is not None else None,
-                "value": value,
-            }
+            row = _row(msg)
+            item = (msg.timestamp()[1], msg.partition(), msg.offset(), row)
+            if len(newest) < n:
+                heapq.heappush(newest, item)
+            else:
+                heapq.heappushpop(newest, item)
+        return [item[3] for item in sorted(newest, key=lambda i: i[:3])]
     finally:
         consumer.close()
+
+
+def _row(msg: Any) -> dict[str, Any]:
+    raw = msg.value() or b""
+    try:
+        value: Any = json.loads(raw)
+    except ValueError:
+        value = raw.decode("utf-8", "replace")
+    key = msg.key()
+    return {
+        "partition": msg.partition(),
+        "offset": msg.offset(),
+        "key": key.decode("utf-8", "replace") if key is not None else None,
+        "value": value,
+    }
