@@ -72,14 +72,12 @@ class EmbeddedBroker:
             tansu_binary(), "broker", "--listener-url", url, "--advertised-listener-url", url,
             "--storage-engine", "memory://tansu/", "--cluster-id", self.cluster_id,
         ]  # fmt: skip
-        log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
         env = {k: v for k, v in os.environ.items() if k not in ("LISTENER_URL", "STORAGE_ENGINE")}
         env.setdefault("RUST_LOG", "warn")
-        self.process = subprocess.Popen(
-            cmd, stdout=log, stderr=log, stdin=subprocess.DEVNULL, env=env, preexec_fn=_die_with_parent
-        )
-        if log is not subprocess.DEVNULL:
-            log.close()
+        with open(self.log_path or os.devnull, "ab") as log:
+            self.process = subprocess.Popen(
+                cmd, stdout=log, stderr=log, stdin=subprocess.DEVNULL, env=env, preexec_fn=_die_with_parent
+            )
         atexit.register(self.stop)
         try:
             wait_until_ready(self.address, timeout_s, self.process)
