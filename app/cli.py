@@ -95,6 +95,57 @@ def tail_cmd(obj: _Context, topic: str, n: int) -> None:
         click.echo(json.dumps(row, default=str))
 
 
+# ---- import ----------------------------------------------------------------------------------------
+
+
+@cli.command("import")
+@click.argument("path")
+@click.option("--format", "fmt", type=click.Choice(["csv", "parquet", "jsonl", "ebay"]), default=None,
+              help="File format; csv/parquet/jsonl are guessed from the suffix, ebay must be given.")  # fmt: skip
+@click.option("--topic", type=click.Choice(["bids", "auctions", "users"]), default="bids", show_default=True,
+              help="For the project's own files: which contract the rows follow.")  # fmt: skip
+@click.option("--start", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
+              help="For --format ebay: opening day; bidtime counts days from it [default: 2026-01-05].")  # fmt: skip
+@pass_ctx
+def import_cmd(obj: _Context, path: str, fmt: str | None, topic: str, start: Any) -> None:
+    """Import historical data from PATH into bronze; rows that break a rule are quarantined, not dropped.
+
+    Formats: the project's own CSV / Parquet / JSON lines (columns = the contract fields of --topic) and
+    `ebay`, the public online-auctions CSV (auctionid,bid,bidtime,bidder,bidderrate,openbid,price,item,
+    auction_type). Re-importing the same file rewrites the same bronze files (idempotent).
+    """
+    from pipelines.imports import run_import
+
+    report = run_import(obj.settings, path, fmt, topic, start.date() if start else None)
+    for line in report.problems():
+        click.echo(line, err=True)
+    click.echo(report.summary())
+
+
+# ---- batch ---------------------------------------------------------------------------------------
+
+
+@cli.command("batch")
+@click.option("--date", "day", type=click.DateTime(["%Y-%m-%d"]), help="One day (YYYY-MM-DD).")
+@click.option("--from", "first", type=click.DateTime(["%Y-%m-%d"]), help="First day of a backfill (with --to).")
+@click.option("--to", "last", type=click.DateTime(["%Y-%m-%d"]), help="Last day of a backfill (inclusive).")
+@pass_ctx
+def batch_cmd(obj: _Context, day: Any, first: Any, last: Any) -> None:
+    """Silver (Polars) and gold (DuckDB) now: every bronze day, one --date, or --from/--to (backfill).
+
+    Re-running a day replaces that day's silver and quarantine; gold is recomputed from all silver.
+    Prints per day and table: bronze rows in, silver out, quarantined (by rule), duplicates removed.
+    """
+    from app.batch import run_batch, select_days
+
+    days = select_days(day, first, last)
+    result = run_batch(obj.settings, days)
+    if not result.days:
+        click.echo("no bronze days in the lake: nothing to do")
+    for line in result.lines():
+        click.echo(line)
+
+
 # ---- benchmarks ----------------------------------------------------------------------------------
 
 BENCHMARKS = ("generate", "stream", "batch")

@@ -1,0 +1,207 @@
+"""The batch job: bronze -> silver (Polars) -> gold (DuckDB), for some days or all of them.
+
+Order and scope, chosen so that every day can be re-run alone and yields the same output:
+
+1. ``users`` and ``auctions`` are current-state tables: rebuilt from *all* bronze days on every run
+   (a bid today may reference an auction opened last week, closed tomorrow). They are small next to bids.
+2. ``bids`` and ``fraud_alerts`` are rebuilt for the selected days only, checked against (1).
+3. Gold is recomputed from all of silver (the aggregates span days).
+
+Each run reports, per day and table, how many bronze rows became silver, were quarantined (by rule),
+were duplicates, or were superseded by a newer state of the same id; the counts always add up.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+import polars as pl
+
+from app.batch_io import partition_days, replace_partition, replace_table, scan_bronze
+from app.errors import UserError
+from app.lake import Lake
+from app.settings import Settings
+from pipelines import silver
+from pipelines.contracts import polars_schema
+
+PER_DAY = ("bids", "fraud_alerts")
+QUARANTINE_ORDER = ["_rule", "event_id", "_broker_run", "_partition", "_offset"]
+
+
+@dataclass
+class TableDay:
+    """What the batch did with one table's bronze rows of one day."""
+
+    table: str
+    day: dt.date
+    bronze: int = 0
+    silver: int = 0
+    duplicates: int = 0
+    superseded: int = 0
+    quarantined: dict[str, int] = field(default_factory=dict)
+
+    def balanced(self) -> bool:
+        return self.bronze == self.silver + self.duplicates + self.superseded + sum(self.quarantined.values())
+
+    def line(self) -> str:
+        rules = ", ".join(f"{rule}={n}" for rule, n in sorted(self.quarantined.items()))
+        text = (
+            f"{self.day} {self.table:<12} bronze={self.bronze} silver={self.silver} "
+            f"quarantined={sum(self.quarantined.values())}{f' ({rules})' if rules else ''} "
+            f"duplicates={self.duplicates}"
+        )
+        return text + (f" superseded={self.superseded}" if self.table in ("users", "auctions") else "")
+
+
+@dataclass
+class BatchResult:
+    days: list[dt.date]
+    tables: list[TableDay]
+    gold: dict[str, int]
+
+    def lines(self) -> list[str]:
+        """What the run did, one line per day and table, then the gold tables."""
+        gold = " ".join(f"{name}={rows}" for name, rows in self.gold.items())
+        order = ["users", "auctions", *PER_DAY]
+        tables = sorted(self.tables, key=lambda t: (t.day, order.index(t.table)))
+        return [t.line() for t in tables] + [f"gold rows: {gold}"]
+
+
+def select_days(day: dt.date | None, first: dt.date | None, last: dt.date | None) -> list[dt.date] | None:
+    """The days a command line asks for: one, a range (both ends inclusive), or None for all."""
+    import click
+
+    if day is not None and (first is not None or last is not None):
+        raise click.UsageError("give --date or --from/--to, not both")
+    if (first is None) != (last is None):
+        raise click.UsageError("a backfill needs both --from and --to")
+    if day is not None:
+        return [_as_date(day)]
+    if first is None or last is None:
+        return None
+    start, end = _as_date(first), _as_date(last)
+    if end < start:
+        raise click.UsageError(f"--to {end} is before --from {start}")
+    return [start + dt.timedelta(days=n) for n in range((end - start).days + 1)]
+
+
+def _as_date(value: dt.date) -> dt.date:
+    return value.date() if isinstance(value, dt.datetime) else value
+
+
+def bronze_days(lake: Lake) -> list[dt.date]:
+    """Every day that has bronze for any topic."""
+    days: set[dt.date] = set()
+    for topic in silver.SOURCES.values():
+        days.update(partition_days(lake, f"bronze/{topic}"))
+    return sorted(days)
+
+
+def run_batch(settings: Settings, days: list[dt.date] | None = None) -> BatchResult:
+    """Silver for ``days`` (all bronze days when None) and gold over all silver; raises UserError on lake failure."""
+    from pipelines.gold import run_gold
+
+    lake = Lake.from_settings(settings)
+    lake.check_writable()
+    try:
+        every_day = bronze_days(lake)
+        selected = every_day if days is None else sorted(set(days))
+        reports, users, auctions = _dimensions(lake, settings, every_day, set(selected))
+        for day in selected:
+            reports += [_bids_day(lake, settings, day, users, auctions), _alerts_day(lake, settings, day)]
+        gold = run_gold(settings, lake)
+    except (OSError, UserError) as exc:
+        if isinstance(exc, UserError):
+            raise
+        raise UserError(f"batch on lake {lake.url} failed: {_reason(exc)} (files are replaced whole: re-run)") from None
+    return BatchResult(selected, reports, gold)
+
+
+def _dimensions(
+    lake: Lake, settings: Settings, every_day: list[dt.date], wanted: set[dt.date]
+) -> tuple[list[TableDay], pl.LazyFrame, pl.LazyFrame]:
+    """Rebuild silver users and auctions over all days; returns the wanted days' reports, user ids, auctions."""
+    users_bronze = scan_bronze(lake, settings, "users", every_day)
+    users = _collect(silver.classify_users(users_bronze) if users_bronze is not None else None, "users")
+    _write_state(lake, "users", users, users.filter(pl.col("_fate") == "silver"))
+    user_ids = users.filter(pl.col("_fate") == "silver").select("user_id").lazy()
+    auctions_bronze = scan_bronze(lake, settings, "auctions", every_day)
+    classified = silver.classify_auctions(auctions_bronze, user_ids) if auctions_bronze is not None else None
+    auctions = _collect(classified, "auctions")
+    resolved = silver.resolve_auctions(auctions.filter(pl.col("_fate") == "silver").lazy()).collect()
+    _write_state(lake, "auctions", auctions, resolved)
+    reports = [r for r in _counts("users", users) + _counts("auctions", auctions) if r.day in wanted]
+    return reports, user_ids, resolved.lazy()
+
+
+def _bids_day(lake: Lake, settings: Settings, day: dt.date, users: pl.LazyFrame, auctions: pl.LazyFrame) -> TableDay:
+    bronze = scan_bronze(lake, settings, "bids", [day])
+    scored = scan_bronze(lake, settings, "bids-scored", [day])
+    classified = silver.classify_bids(bronze, auctions, users, scored) if bronze is not None else None
+    return _write_day(lake, "bids", day, _collect(classified, "bids"))
+
+
+def _alerts_day(lake: Lake, settings: Settings, day: dt.date) -> TableDay:
+    bronze = scan_bronze(lake, settings, "fraud-alerts", [day])
+    classified = silver.classify_alerts(bronze) if bronze is not None else None
+    return _write_day(lake, "fraud_alerts", day, _collect(classified, "fraud_alerts"))
+
+
+def _collect(classified: pl.LazyFrame | None, table: str) -> pl.DataFrame:
+    """Run a classification (streaming engine) into one frame with ``_fate``; empty when no bronze."""
+    if classified is None:
+        empty = silver.empty_frame(table).with_columns(
+            pl.lit(None, pl.Date).alias("_bronze_date"),
+            pl.lit(None, pl.String).alias("_rule"),
+            pl.lit("silver").alias("_fate"),
+        )
+        return empty.clear()
+    return silver.fates(classified).collect(engine="streaming")
+
+
+def _silver_rows(frame: pl.DataFrame, table: str) -> pl.DataFrame:
+    rows = frame.filter(pl.col("_fate") == "silver")
+    return rows.select(silver.silver_columns(table)).sort(silver.SORT[table], nulls_last=True)
+
+
+def _quarantine_rows(frame: pl.DataFrame, table: str) -> pl.DataFrame:
+    columns = [*polars_schema(silver.SOURCES[table]), "_rule"]
+    return frame.filter(pl.col("_fate") == "quarantine").select(columns).sort(QUARANTINE_ORDER, nulls_last=True)
+
+
+def _write_day(lake: Lake, table: str, day: dt.date, frame: pl.DataFrame) -> TableDay:
+    replace_partition(lake, f"silver/{table}", day, _silver_rows(frame, table))
+    replace_partition(lake, f"quarantine/{table}", day, _quarantine_rows(frame, table))
+    reports = _counts(table, frame)
+    return reports[0] if reports else TableDay(table, day)
+
+
+def _write_state(lake: Lake, table: str, frame: pl.DataFrame, good: pl.DataFrame) -> None:
+    """Write a state table by the bronze day of each row's winning event; quarantine by bronze day."""
+    silver_parts = {key[0]: _silver_rows(part, table) for key, part in good.group_by("_bronze_date")}
+    bad = frame.filter(pl.col("_fate") == "quarantine")
+    quarantine_parts = {key[0]: _quarantine_rows(part, table) for key, part in bad.group_by("_bronze_date")}
+    replace_table(lake, f"silver/{table}", silver_parts)
+    replace_table(lake, f"quarantine/{table}", quarantine_parts)
+
+
+def _counts(table: str, frame: pl.DataFrame) -> list[TableDay]:
+    """Per bronze day: rows by fate, quarantined rows by rule."""
+    grouped = frame.group_by(["_bronze_date", "_fate", "_rule"]).len().sort(["_bronze_date", "_fate", "_rule"])
+    reports: dict[dt.date, TableDay] = {}
+    for day, fate, rule, n in grouped.iter_rows():
+        report = reports.setdefault(day, TableDay(table, day))
+        report.bronze += n
+        if fate == "quarantine":
+            report.quarantined[rule] = report.quarantined.get(rule, 0) + n
+        elif fate in ("silver", "duplicates", "superseded"):
+            setattr(report, fate, getattr(report, fate) + n)
+        else:
+            report.duplicates += n
+    return list(reports.values())
+
+
+def _reason(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__

@@ -1,0 +1,160 @@
+"""DuckDB over the lake: a connection that can reach it (local dir or S3) and a view per lake table.
+
+Views live in schemas ``bronze``, ``silver``, ``gold`` (``bronze.bids``, ``silver.auctions``,
+``gold.daily_revenue`` …), one per table directory that holds at least one Parquet file, each a
+``read_parquet`` over the table's hive-partitioned glob. Topic names with ``-`` become ``_``
+(``bronze.bids_scored``).
+
+S3 needs DuckDB's ``httpfs`` extension. It is loaded offline from the ``duckdb-extension-httpfs``
+wheel (pinned to the library's version), never downloaded: the machine may have no internet.
+
+DDL cannot take bound parameters, so paths and secrets enter the statements through
+:func:`sql_literal`, which quotes them; nothing else is interpolated.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from urllib.parse import urlparse
+
+import duckdb
+
+from app.errors import UserError
+from app.lake import Lake
+from app.settings import Settings
+
+LAYERS = ("bronze", "silver", "gold")
+
+
+@dataclass(frozen=True)
+class LakeTable:
+    """One table of the lake: its layer, its view name and the glob that reads it."""
+
+    layer: str
+    name: str
+    glob: str
+    partitioned: bool
+
+    @property
+    def view(self) -> str:
+        return f"{self.layer}.{self.name}"
+
+
+def sql_literal(value: str) -> str:
+    """A SQL string literal (single quotes doubled), for DDL where parameters are not allowed."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+def httpfs_extension_path() -> str:
+    """Path of the httpfs extension shipped in the ``duckdb-extension-httpfs`` wheel for this DuckDB."""
+    try:
+        import duckdb_extension_httpfs
+    except ImportError:
+        raise UserError(
+            "S3 needs the httpfs extension: pip install duckdb-extension-httpfs==" + duckdb.__version__
+        ) from None
+    path = os.path.join(
+        os.path.dirname(duckdb_extension_httpfs.__file__),
+        "extensions",
+        f"v{duckdb.__version__}",
+        "httpfs.duckdb_extension",
+    )
+    if not os.path.exists(path):
+        raise UserError(f"no httpfs extension for DuckDB {duckdb.__version__} at {path}: install the matching wheel")
+    return path
+
+
+def setup_sql(settings: Settings) -> list[str]:
+    """Statements that let DuckDB reach the lake: for S3, load httpfs and create a secret from the settings."""
+    if not settings.lake_url.startswith("s3://"):
+        return []
+    options = [("TYPE", "s3"), ("REGION", settings.aws_region)]
+    if settings.aws_access_key_id:
+        options += [
+            ("KEY_ID", settings.aws_access_key_id),
+            ("SECRET", settings.aws_secret_access_key.get_secret_value()),
+        ]
+    if settings.aws_endpoint_url:
+        endpoint = urlparse(settings.aws_endpoint_url)
+        options += [
+            ("ENDPOINT", endpoint.netloc or endpoint.path),
+            ("URL_STYLE", "path"),
+            ("USE_SSL", "true" if endpoint.scheme == "https" else "false"),
+        ]
+    body = ", ".join(f"{key} {value if key in ('TYPE', 'USE_SSL') else sql_literal(value)}" for key, value in options)
+    return [f"LOAD {sql_literal(httpfs_extension_path())}", f"CREATE OR REPLACE SECRET lake ({body})"]
+
+
+def lake_tables(lake: Lake) -> list[LakeTable]:
+    """The tables present in the lake (a directory under a layer holding at least one Parquet file)."""
+    tables = []
+    for layer in LAYERS:
+        base = lake.path(layer)
+        try:
+            entries = sorted(lake.fs.ls(base, detail=False)) if lake.fs.exists(base) else []
+        except FileNotFoundError:
+            entries = []
+        for entry in entries:
+            name = entry.rstrip("/").rsplit("/", 1)[-1]
+            if name.startswith(".") or not lake.list_files(f"{layer}/{name}"):
+                continue
+            partitioned = any("/date=" in p for p in lake.list_files(f"{layer}/{name}")[:1])
+            pattern = "*/*.parquet" if partitioned else "*.parquet"
+            tables.append(LakeTable(layer, name.replace("-", "_"), lake.uri(layer, name, pattern), partitioned))
+    return tables
+
+
+def view_statements(tables: list[LakeTable]) -> list[str]:
+    """``CREATE SCHEMA`` + ``CREATE OR REPLACE VIEW`` for each table."""
+    statements = [f"CREATE SCHEMA IF NOT EXISTS {layer}" for layer in LAYERS]
+    for table in tables:
+        hive = "true" if table.partitioned else "false"
+        statements.append(
+            f'CREATE OR REPLACE VIEW {table.layer}."{table.name}" AS SELECT * FROM read_parquet('
+            f"{sql_literal(table.glob)}, hive_partitioning = {hive}, union_by_name = true)"
+        )
+    return statements
+
+
+def views_sql(settings: Settings) -> str:
+    """The whole setup as one SQL script (for the DuckDB CLI): lake access, schemas and views."""
+    lake = Lake.from_settings(settings)
+    statements = ["SET TimeZone = 'UTC'", *setup_sql(settings), *view_statements(_listed(lake))]
+    return "".join(f"{statement};\n" for statement in statements)
+
+
+def connect(settings: Settings, read_only_lake: bool = False) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB connection that reaches the lake, with the lake's views defined.
+
+    ``read_only_lake`` then locks the connection down: external access is limited to the lake root and
+    the configuration is frozen, so queries cannot read or write files elsewhere.
+    """
+    con = duckdb.connect(config={"autoinstall_known_extensions": False, "autoload_known_extensions": False})
+    con.execute("SET TimeZone = 'UTC'")
+    for statement in setup_sql(settings):
+        con.execute(statement)
+    create_views(con, Lake.from_settings(settings))
+    if read_only_lake:
+        lake = Lake.from_settings(settings)
+        con.execute("SET allowed_directories = ?", [[lake.uri() + "/"]])
+        con.execute("SET enable_external_access = false")
+        con.execute("SET lock_configuration = true")
+    return con
+
+
+def create_views(con: duckdb.DuckDBPyConnection, lake: Lake) -> list[LakeTable]:
+    """Define (or redefine) a view per lake table on ``con``; returns the tables found."""
+    tables = _listed(lake)
+    for statement in view_statements(tables):
+        con.execute(statement)
+    return tables
+
+
+def _listed(lake: Lake) -> list[LakeTable]:
+    try:
+        return lake_tables(lake)
+    except (OSError, PermissionError) as exc:
+        raise UserError(
+            f"cannot list lake {lake.url}: {str(exc).strip().splitlines()[0] if str(exc) else exc}"
+        ) from None

@@ -1,0 +1,90 @@
+"""Gold: dashboard-shaped tables computed by DuckDB from silver, with the SQL kept in ``queries/``.
+
+Each gold table is one file ``queries/<table>.sql`` (a single ``select``) run over the logical views
+``silver.*`` and the reference relations in ``queries/ref/`` (``ref.<name>``). Values such as the fraud
+flag threshold go in as named parameters (``$flag_threshold``), never by formatting the SQL.
+
+Output: ``gold/<table>/<table>.parquet``, one file per table, written atomically (a reader sees the old
+table or the new one). Every query ends in ``order by`` so that re-running yields the same rows in the
+same order.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from app.lake import Lake
+from app.settings import Settings
+
+QUERIES = Path(__file__).resolve().parent.parent / "queries"
+GOLD_TABLES = (
+    "daily_revenue",
+    "category_performance",
+    "bidder_analytics",
+    "seller_stats",
+    "fraud_daily",
+    "hourly_activity",
+)
+#: silver views the gold queries read
+SILVER_TABLES = ("users", "auctions", "bids", "fraud_alerts")
+#: a bid whose fraud score is at least this is "flagged"
+FLAG_THRESHOLD = 0.5
+
+
+def query_text(name: str, folder: Path = QUERIES) -> str:
+    return (folder / f"{name}.sql").read_text(encoding="utf-8")
+
+
+def parameters(sql: str, flag_threshold: float = FLAG_THRESHOLD) -> dict[str, object]:
+    """The named parameters a query uses (DuckDB rejects unused ones)."""
+    return {"flag_threshold": flag_threshold} if "$flag_threshold" in sql else {}
+
+
+def create_reference_views(con: duckdb.DuckDBPyConnection) -> None:
+    """``ref.<name>`` for each ``queries/ref/<name>.sql``."""
+    con.execute("CREATE SCHEMA IF NOT EXISTS ref")
+    for path in sorted((QUERIES / "ref").glob("*.sql")):
+        # the view name is the file name, which we own; the body is the file itself
+        con.execute(f"CREATE OR REPLACE VIEW ref.{path.stem} AS {path.read_text(encoding='utf-8')}")
+
+
+def create_missing_silver(con: duckdb.DuckDBPyConnection, present: set[str]) -> None:
+    """An empty, correctly typed ``silver.<table>`` for each table the lake does not have yet."""
+    from pipelines.silver import empty_frame, silver_columns
+
+    con.execute("CREATE SCHEMA IF NOT EXISTS silver")
+    for table in SILVER_TABLES:
+        if table in present:
+            continue
+        empty = empty_frame(table).select(silver_columns(table)).to_arrow()
+        con.register(f"_empty_silver_{table}", empty)
+        con.execute(f"CREATE OR REPLACE VIEW silver.{table} AS SELECT * FROM _empty_silver_{table}")
+
+
+def build_gold(con: duckdb.DuckDBPyConnection, flag_threshold: float = FLAG_THRESHOLD) -> dict[str, pa.Table]:
+    """Run every gold query on a connection that has ``silver.*`` and ``ref.*``; returns the tables."""
+    tables = {}
+    for name in GOLD_TABLES:
+        sql = query_text(name)
+        tables[name] = con.execute(sql, parameters(sql, flag_threshold)).fetch_arrow_table()
+    return tables
+
+
+def run_gold(settings: Settings, lake: Lake) -> dict[str, int]:
+    """Recompute every gold table from the lake's silver and write it; returns rows per table."""
+    from app.duck import connect, lake_tables
+
+    con = connect(settings)
+    try:
+        present = {t.name for t in lake_tables(lake) if t.layer == "silver"}
+        create_missing_silver(con, present)
+        create_reference_views(con)
+        tables = build_gold(con)
+    finally:
+        con.close()
+    for name, table in tables.items():
+        lake.write_parquet(f"gold/{name}/{name}.parquet", table)
+    return {name: table.num_rows for name, table in tables.items()}
