@@ -1,0 +1,83 @@
+"""Check rows of the project's own format against the event contracts (pure: rows in, events/rejects out).
+
+The project's own files (CSV, Parquet, JSON lines) have the contract's field names as columns, so each
+row is validated by the topic's pydantic model. A failure becomes a :class:`Reject` whose rule says what
+kind of problem it is (``bad_number``, ``bad_date``, ``negative_amount``, ``missing_value``, ...) and
+whose reason names the field and the offending value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from pydantic import ValidationError
+
+from pipelines.contracts import TOPIC_MODELS, Event
+from pipelines.import_read import Reject, Row, raw_text
+
+IMPORT_TOPICS = ("bids", "auctions", "users")
+_TIME_FIELDS = {"event_time", "bid_time", "start_time", "end_time", "signup_time"}
+_MONEY_FIELDS = {"amount", "start_price", "reserve_price", "final_price"}
+
+
+def contract_columns(topic: str) -> tuple[list[str], list[str]]:
+    """(required, allowed) column names for a topic: fields without a default are required."""
+    fields = TOPIC_MODELS[topic].model_fields
+    allowed = list(fields)
+    required = [name for name, info in fields.items() if info.is_required()]
+    return required, allowed
+
+
+def validate_rows(topic: str, rows: Iterable[Row | Reject]) -> Iterator[tuple[int, Event] | Reject]:
+    """Each row as ``(row number, validated event)`` of the topic's contract, or a reject saying why not."""
+    model = TOPIC_MODELS[topic]
+    for item in rows:
+        if isinstance(item, Reject):
+            yield item
+            continue
+        number, values = item
+        clean = {k: _blank_to_none(v) for k, v in values.items() if not k.startswith("_")}
+        try:
+            yield number, model.model_validate(clean)
+        except ValidationError as exc:
+            yield reject_for(number, exc, values)
+
+
+def reject_for(number: int, exc: ValidationError, values: Any) -> Reject:
+    """A reject for a row whose validation failed: the first problem, classified, on one line."""
+    error = exc.errors(include_url=False)[0]
+    field = ".".join(str(p) for p in error["loc"]) or "row"
+    value = error.get("input")
+    rule = _rule(field, error["type"], value)
+    if rule == "missing_value":
+        return Reject(number, rule, f"{field}: missing or empty", raw_text(values))
+    message = error["msg"].removeprefix("Value error, ")
+    return Reject(number, rule, f"{field}: {message} (got {value!r})", raw_text(values))
+
+
+def _rule(field: str, kind: str, value: Any) -> str:
+    if kind == "missing" or (value is None and kind.endswith("_type")):
+        return "missing_value"
+    if kind == "extra_forbidden":
+        return "bad_row"
+    if field in _TIME_FIELDS:
+        return "bad_date"
+    if kind in ("greater_than", "greater_than_equal") and field in _MONEY_FIELDS:
+        return "negative_amount" if _is_negative(value) else "zero_amount"
+    if any(word in kind for word in ("decimal", "float", "int", "finite", "digits")):
+        return "bad_number"
+    return "bad_value"
+
+
+def _is_negative(value: Any) -> bool:
+    try:
+        return float(value) < 0
+    except (TypeError, ValueError):
+        return False
+
+
+def _blank_to_none(value: Any) -> Any:
+    if isinstance(value, str) and not value.strip():
+        return None
+    return value
