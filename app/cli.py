@@ -146,6 +146,29 @@ def batch_cmd(obj: _Context, day: Any, first: Any, last: Any) -> None:
         click.echo(line)
 
 
+@cli.command("stream")
+@click.option("--idle-timeout", type=click.FloatRange(min=0), default=0.0, show_default=True,
+              help="Stop after this many seconds without new messages (0: run until Ctrl-C/SIGTERM).")
+@click.option("--commit-interval", type=click.FloatRange(min=0.1), default=2.0, show_default=True,
+              help="Seconds between checkpoints (bronze files written, offsets committed).")
+@pass_ctx
+def stream_cmd(obj: _Context, idle_timeout: float, commit_interval: float) -> None:
+    """Run the stream worker: validate, score bids, emit alerts and dead letters, write bronze.
+
+    Start it several times to share the partitions (one consumer group).
+    """  # fmt: skip
+    from app.broker import broker_address
+    from app.stream import WorkerOptions, run_worker
+
+    settings = obj.settings
+    with broker_address(settings) as address:
+        summary = run_worker(
+            settings, address, WorkerOptions(idle_timeout_s=idle_timeout, commit_interval_s=commit_interval)
+        )
+    click.echo(json.dumps({"processed": summary.processed, "bronze_files": summary.bronze_files,
+                           "stopped_by": summary.stopped_by}))  # fmt: skip
+
+
 # ---- benchmarks ----------------------------------------------------------------------------------
 
 BENCHMARKS = ("generate", "stream", "batch")

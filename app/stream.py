@@ -1,0 +1,156 @@
+"""The stream worker's runtime: the Quix Application, its topics and state directory, bounded runs.
+
+The graph itself is :func:`pipelines.stream.define_pipeline`. Several `python -m app stream` processes
+share the partitions (one consumer group). Delivery is at-least-once (tansu's transactions are
+unsound) with idempotent sinks; the local state directory is private to the process and wiped on start,
+so state always comes back from the changelog topics (a Quix app restarted on tansu with its old state
+directory crashes with ``InvalidStoreChangelogOffset``, because of tansu's low high watermark).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from app.lake import Lake
+from app.settings import Settings
+from app.topics import INPUT_TOPICS, broker_run_id, consumer_config, ensure_topics, producer_config, topic_config
+
+OUTPUT_TOPICS = ("bids-scored", "fraud-alerts", "dead-letters")
+
+
+@dataclass
+class WorkerSummary:
+    """What a worker did before it stopped."""
+
+    processed: dict[str, int] = field(default_factory=dict)
+    bronze_files: int = 0
+    stopped_by: str = "signal"
+
+
+@dataclass(frozen=True)
+class WorkerOptions:
+    """Knobs of one worker run (the CLI and the benchmarks set them)."""
+
+    stop_at: Mapping[tuple[str, int], int] | None = None
+    """Stop once these input (topic, partition) end offsets (exclusive) are processed."""
+    idle_timeout_s: float = 0.0
+    """Stop after this many seconds without a new message (0: run until signalled)."""
+    commit_interval_s: float = 2.0
+    """Seconds between checkpoints: bronze files are written and offsets committed at each."""
+    on_ready: Callable[[Any], None] | None = None
+    """Called with the Application before it runs (benchmarks use it to stop the app from a thread)."""
+    loglevel: str = "WARNING"
+
+
+def _private_state_dir(settings: Settings) -> Path:
+    """A fresh state directory for this process; directories of dead workers are removed."""
+    root = Path(settings.state_dir)
+    root.mkdir(parents=True, exist_ok=True)
+    for old in root.glob("worker-*"):
+        pid = old.name.split("-")[1]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(old, ignore_errors=True)
+    mine = root / f"worker-{os.getpid()}-{threading.get_ident()}"
+    shutil.rmtree(mine, ignore_errors=True)
+    return mine
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def build_application(
+    settings: Settings,
+    address: str,
+    state_dir: Path,
+    options: WorkerOptions,
+    on_processed: Callable[[str, int, int], None] | None = None,
+) -> tuple[Any, Any]:
+    """The Quix Application with the pipeline defined on it, and its Processor (for its counters)."""
+    from quixstreams import Application
+    from quixstreams.models import TopicConfig
+
+    from pipelines.bronze import BronzeSink
+    from pipelines.stream import PayloadSerializer, Processor, RawKeySerializer, define_pipeline
+
+    consumer = {k: v for k, v in consumer_config(address, settings.consumer_group).items()
+                if k not in ("bootstrap.servers", "group.id", "auto.offset.reset")}  # fmt: skip
+    producer = {k: v for k, v in producer_config(address).items() if k != "bootstrap.servers"}
+    # tansu: idempotent producers loop on UNKNOWN_PRODUCER_ID after a broker restart; sinks are idempotent
+    producer["enable.idempotence"] = False
+    app = Application(
+        broker_address=address,
+        consumer_group=settings.consumer_group,
+        auto_offset_reset="earliest",
+        processing_guarantee="at-least-once",
+        commit_interval=options.commit_interval_s,
+        consumer_extra_config=consumer,
+        producer_extra_config=producer,
+        state_dir=state_dir,
+        loglevel=options.loglevel,  # type: ignore[arg-type]
+        consumer_poll_timeout=0.2,
+        on_message_processed=on_processed,
+    )
+    config = TopicConfig(num_partitions=settings.partitions, replication_factor=1, extra_config=topic_config(settings))
+    inputs = {
+        name: app.topic(name, key_deserializer="bytes", value_deserializer="bytes", config=config)
+        for name in INPUT_TOPICS
+    }
+    outputs = {
+        name: app.topic(name, key_serializer=RawKeySerializer(), value_serializer=PayloadSerializer(), config=config)
+        for name in OUTPUT_TOPICS
+    }
+    lake = Lake.from_settings(settings)
+    lake.check_writable()
+    runs = {name: broker_run_id(address, name, settings.broker_timeout_s) for name in INPUT_TOPICS}
+    processor = Processor(BronzeSink(lake, runs))
+    define_pipeline(app, processor, inputs, outputs)
+    return app, processor
+
+
+def run_worker(settings: Settings, address: str, options: WorkerOptions | None = None) -> WorkerSummary:
+    """Run one stream worker until signalled, idle, or past ``options.stop_at``; returns what it did."""
+    options = options or WorkerOptions()
+    ensure_topics(address, settings)
+    state_dir = _private_state_dir(settings)
+    summary = WorkerSummary()
+    remaining = dict(options.stop_at or {})
+    holder: dict[str, Any] = {}
+
+    def on_processed(topic: str, partition: int, offset: int) -> None:
+        summary.processed[topic] = summary.processed.get(topic, 0) + 1
+        end = remaining.get((topic, partition))
+        if end is not None and offset + 1 >= end:
+            del remaining[(topic, partition)]
+            if not remaining:
+                summary.stopped_by = "end offsets"
+                holder["app"].stop()
+
+    app, processor = build_application(settings, address, state_dir, options, on_processed)
+    holder["app"] = app
+    logging.getLogger("quixstreams").setLevel(options.loglevel)
+    if options.on_ready is not None:
+        options.on_ready(app)
+    try:
+        if options.stop_at is not None and not remaining:
+            return summary
+        app.run(timeout=options.idle_timeout_s)
+        if summary.stopped_by == "signal" and options.idle_timeout_s:
+            summary.stopped_by = "idle"
+    finally:
+        shutil.rmtree(state_dir, ignore_errors=True)
+    summary.bronze_files = processor.sink.files_written
+    return summary

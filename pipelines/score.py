@@ -1,0 +1,184 @@
+"""The stateful scoring step: keeps compact per-auction, per-bidder and per-category state and scores bids.
+
+State lives in the stream's key-value store (Quix state, backed by a changelog topic, so it survives a
+restart with an empty state directory). The store is per partition; bids are partitioned by
+``auction_id``, so everything here is what *this partition* has seen. That is exact for the per-auction
+and per-(bidder, auction) features; for per-bidder and per-(bidder, seller) features it is a sample of
+the bidder's activity (the auctions that hash to this partition) -- ratios such as bidder tendency and
+winning ratio keep their expected value, counts shrink with the partition count. We chose this over a
+``group_by(bidder_id)`` repartition, which sends every bid through the broker a second time (see
+``app/benchmarks/stream.py`` for the measured cost). Users are keyed by ``user_id`` and cannot be
+co-partitioned with bids, so signup times are kept in a per-process directory (:class:`UserDirectory`).
+
+The step is deterministic: given the same state and the same bid it returns the same score, so a replay
+after a crash reproduces its outputs. It never reads ``fraud_label``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from pipelines import rules
+from pipelines.contracts import Auction, Bid, User, to_epoch_ms
+
+WINDOW_MS = 60_000
+RECENT_DEVICES = 5
+DAY_MS = 86_400_000
+
+
+class KeyValue(Protocol):
+    """The slice of Quix's ``State`` the step needs (one instance per key prefix)."""
+
+    def get(self, key: Any, default: Any = None) -> Any: ...
+
+    def set(self, key: Any, value: Any) -> None: ...
+
+
+class Stores(Protocol):
+    """Gives the key-value view of one prefix (an auction, a bidder, a category) in this partition."""
+
+    def __call__(self, prefix: str) -> KeyValue: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Scored:
+    """The outcome for a valid bid: its score and reasons, and an alert when the bidder just crossed."""
+
+    fraud_score: float
+    fraud_reasons: list[str]
+    alert_stats: dict[str, float] | None
+    window_start_ms: int
+
+
+class UserDirectory:
+    """Signup times of the users this process has seen (to age accounts); last write wins."""
+
+    def __init__(self) -> None:
+        self.signup_ms: dict[str, int] = {}
+
+    def add(self, user: User) -> None:
+        self.signup_ms[user.user_id] = to_epoch_ms(user.signup_time)
+
+
+def alert_id(bidder_id: str, auction_id: str) -> str:
+    """Deterministic: one alert per (bidder, auction), so a replay produces the same id."""
+    return hashlib.sha1(f"{bidder_id}\x00{auction_id}".encode()).hexdigest()[:24]
+
+
+def on_auction(auction: Auction, stores: Stores) -> str | None:
+    """Record an auction (opened or closed); on close, count participation and wins. Returns an error or None."""
+    kv = stores("a:" + auction.auction_id)
+    known = kv.get("i")
+    start_ms, end_ms = to_epoch_ms(auction.start_time), to_epoch_ms(auction.end_time)
+    if end_ms <= start_ms:
+        return "auction ends before it starts"
+    cents = int(auction.start_price * 100)
+    closed = auction.status == "closed"
+    kv.set("i", [auction.seller_id, auction.category, start_ms, end_ms, auction.currency, cents, closed])
+    if closed and not (known and known[6]):
+        for bidder in kv.get("bidders", []):
+            bkv = stores("u:" + bidder)
+            profile = bkv.get("p") or _new_profile()
+            profile[5] += 1
+            profile[6] += int(bidder == auction.winner_id)
+            bkv.set("p", profile)
+    return None
+
+
+def _new_profile() -> list[Any]:
+    # recent bid times, auctions, {seller: auctions}, recent devices, device switches, closed, wins
+    return [[], 0, {}, [], 0, 0, 0]
+
+
+def on_bid(bid: Bid, stores: Stores, users: UserDirectory) -> Scored | str:
+    """Validate a bid against what the stream knows, update the state and score it; a string is the error."""
+    auction_kv = stores("a:" + bid.auction_id)
+    info = auction_kv.get("i")
+    t = to_epoch_ms(bid.bid_time)
+    cents = int(bid.amount * 100)
+    if auction_kv.get("d:" + bid.bid_id) is not None:
+        return f"duplicate bid_id {bid.bid_id}"
+    if info is not None:
+        seller, category, start_ms, end_ms, currency, _start_cents, closed = info
+        if t > end_ms or (closed and t >= end_ms):
+            return "bid after the auction closed"
+        if t < start_ms:
+            return "bid before the auction opened"
+        if bid.currency != currency:
+            return f"bid currency {bid.currency} differs from the auction's {currency}"
+        elapsed = (t - start_ms) / max(1, end_ms - start_ms)
+    else:  # the auction's open event has not reached this partition: score without auction context
+        seller, category, elapsed = "", "", 0.5
+    auction_kv.set("d:" + bid.bid_id, 1)
+
+    # per auction: totals and who leads; per (bidder, auction): counts
+    totals = auction_kv.get("t") or [0, "", 0]
+    n_bids, leader, _lead_cents = totals
+    mine = auction_kv.get("b:" + bid.bidder_id)
+    first_in_auction = mine is None
+    if mine is None:
+        mine = [0, 0, 0, 0]  # bids, successive self-outbids, early, late
+        auction_kv.set("bidders", [*auction_kv.get("bidders", []), bid.bidder_id])
+    mine[0] += 1
+    mine[1] += int(leader == bid.bidder_id)
+    mine[2] += int(elapsed < 0.25)
+    mine[3] += int(elapsed > 0.95)
+    auction_kv.set("b:" + bid.bidder_id, mine)
+    auction_kv.set("t", [n_bids + 1, bid.bidder_id, cents])
+
+    # per bidder (this partition): velocity, seller affinity, devices, wins
+    bidder_kv = stores("u:" + bid.bidder_id)
+    profile = bidder_kv.get("p") or _new_profile()
+    recent = [x for x in profile[0] if t - x < WINDOW_MS][-30:]
+    recent.append(t)
+    profile[0] = recent
+    if first_in_auction:
+        profile[1] += 1
+        profile[2][seller] = profile[2].get(seller, 0) + 1
+    devices = profile[3]
+    if devices and devices[-1] != bid.device_id:
+        profile[4] += 1
+    profile[3] = [*devices, bid.device_id][-RECENT_DEVICES:]
+    bidder_kv.set("p", profile)
+
+    # per category: running mean of log amounts (the "typical price")
+    category_kv = stores("c:" + category)
+    n_cat, mean_log = category_kv.get("m") or [0, 0.0]
+    log_amount = math.log(max(cents, 1))
+    ratio = math.exp(log_amount - mean_log) if n_cat >= 20 else 1.0
+    n_cat = min(n_cat + 1, 1000)
+    category_kv.set("m", [n_cat, mean_log + (log_amount - mean_log) / n_cat])
+
+    signup = users.signup_ms.get(bid.bidder_id)
+    features = rules.BidFeatures(
+        bids_last_minute=len(recent),
+        auction_bids=n_bids + 1,
+        bidder_auction_bids=mine[0],
+        successive_outbids=mine[1],
+        bidder_auctions=profile[1],
+        seller_auctions=profile[2].get(seller, 0) if seller else 0,
+        early_bids=mine[2],
+        late_bids=mine[3],
+        closed_auctions=profile[5],
+        wins=profile[6],
+        account_age_days=None if signup is None else max(0.0, (t - signup) / DAY_MS),
+        amount_ratio=ratio,
+        device_switches=profile[4],
+    )
+    fraud_score, reasons = rules.score(features)
+    stats = None
+    if fraud_score >= rules.ALERT_THRESHOLD and auction_kv.get("al:" + bid.bidder_id) is None:
+        auction_kv.set("al:" + bid.bidder_id, 1)
+        stats = {
+            "bids_last_minute": float(len(recent)),
+            "auction_bids": float(n_bids + 1),
+            "bidder_auction_bids": float(mine[0]),
+            "successive_outbids": float(mine[1]),
+            "seller_share": features.seller_auctions / max(1, features.bidder_auctions),
+            "amount_ratio": round(ratio, 3),
+            "device_switches": float(profile[4]),
+        }
+    return Scored(fraud_score, reasons, stats, recent[0])
