@@ -12,6 +12,7 @@ import itertools
 from decimal import Decimal
 from typing import Any
 
+import polars as pl
 import pyarrow as pa
 
 from app.lake import Lake, bronze_file_name, date_partition
@@ -161,3 +162,9 @@ def marketplace() -> dict[str, list[dict[str, Any]]]:
         bid("x5", "a3", "b1", "30.00", currency="EUR", bid_time=at(6)),
     ]
     return {"users": users, "auctions": auctions, "bids": bids, "fraud-alerts": [alert("al1")]}
+
+
+def frame(topic_or_table: str, rows: list[dict[str, Any]]) -> pl.DataFrame:
+    """Rows as a Polars frame in a topic's bronze schema (``bids``, ``auctions``, … or a silver table name)."""
+    topic = {"fraud_alerts": "fraud-alerts"}.get(topic_or_table, topic_or_table)
+    return pl.from_arrow(pa.Table.from_pylist(rows, schema=bronze_schema(topic)))  # type: ignore[return-value]

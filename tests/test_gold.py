@@ -1,0 +1,248 @@
+"""Every gold query on tiny silver inputs, table-driven: inputs -> the exact expected rows.
+
+Silver tables are built in an in-memory DuckDB from the same row builders the batch tests use, then
+each ``queries/<table>.sql`` runs as the batch runs it (``ref.*`` views, named parameters).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from decimal import Decimal
+from typing import Any
+
+import duckdb
+import polars as pl
+import pytest
+from bronze_rows import DAY, alert, at, auction, bid, closed
+
+from pipelines import gold, silver
+from pipelines.contracts import CURRENCIES
+
+D0, D1, D2 = DAY, DAY + dt.timedelta(days=1), DAY + dt.timedelta(days=2)
+H = dt.datetime(2026, 11, 2, tzinfo=dt.UTC)
+
+#: DESIGN.md's gold tables and their columns, in order
+COLUMNS = {
+    "daily_revenue": ["date", "auctions_closed", "auctions_sold", "gmv", "fees", "bids", "active_bidders"],
+    "category_performance": [
+        "category",
+        "auctions",
+        "auctions_sold",
+        "success_rate",
+        "avg_bids_per_auction",
+        "avg_price_increase_pct",
+        "avg_hours_to_first_bid",
+    ],
+    "bidder_analytics": [
+        "bidder_id",
+        "bids",
+        "auctions_bid",
+        "auctions_won",
+        "win_rate",
+        "total_spend",
+        "first_bid_time",
+        "last_bid_time",
+        "segment",
+    ],
+    "seller_stats": ["seller_id", "auctions", "auctions_sold", "gmv", "avg_final_price", "flagged_bid_share"],
+    "fraud_daily": ["date", "scored_bids", "flagged_bids", "alerts", "flagged_bidders"],
+    "hourly_activity": ["hour", "bids", "bidders", "auctions_opened"],
+}
+
+
+def _table(table: str, rows: list[dict[str, Any]]) -> pl.DataFrame:
+    schema = silver.empty_frame(table).schema
+    defaults = {"sold": False, "fraud_score": None, "fraud_reasons": None}
+    full = [{**defaults, **row} for row in rows]
+    return pl.DataFrame(full, schema=schema).select(silver.silver_columns(table))
+
+
+def _con(auctions: list[dict[str, Any]], bids: list[dict[str, Any]], alerts: list[dict[str, Any]]) -> Any:
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    con.execute("CREATE SCHEMA silver")
+    resolved = silver.resolve_auctions(_table("auctions", auctions).lazy()).collect()
+    frames = {"auctions": resolved, "bids": _table("bids", bids), "fraud_alerts": _table("fraud_alerts", alerts)}
+    for name, frame in frames.items():
+        con.register(f"t_{name}", frame.to_arrow())
+        con.execute(f"CREATE VIEW silver.{name} AS SELECT * FROM t_{name}")
+    gold.create_reference_views(con)
+    return con
+
+
+def _run(name: str, con: Any) -> list[tuple[Any, ...]]:
+    sql = gold.query_text(name)
+    result = con.execute(sql, gold.parameters(sql))
+    assert [d[0] for d in result.description] == COLUMNS[name]
+    return result.pl().rows()  # via Arrow: tz-aware times without pytz
+
+
+def _sold(auction_id: str, winner: str, price: str, **over: Any) -> dict[str, Any]:
+    return closed(auction_id, winner, price, **over)
+
+
+def _bids(n: int, bidder: str, auction_id: str, **over: Any) -> list[dict[str, Any]]:
+    return [bid(f"{bidder}-{auction_id}-{i}", auction_id, bidder, **over) for i in range(n)]
+
+
+CASES: list[tuple[str, str, dict[str, Any], list[tuple[Any, ...]]]] = [
+    ("daily_revenue", "empty", {"auctions": [], "bids": []}, []),
+    (
+        "daily_revenue",
+        "fees, currencies and days",
+        {
+            "auctions": [
+                _sold("a1", "b1", "100.00"),
+                closed("a2", None, None),
+                _sold("a3", "b2", "10000.00", currency="EUR", end_time=at(30)),
+                auction("a4"),  # open: not closed, not counted
+            ],
+            "bids": [
+                *_bids(2, "b1", "a1", bid_time=at(1)),
+                bid("z", "a2", "b2", bid_time=at(2)),
+                bid("y", "a4", "b3", bid_time=at(50)),
+            ],
+        },
+        [
+            (D0, 2, 1, Decimal("100.00"), Decimal("13.55"), 3, 2),
+            # 10,000 EUR = 10,800 USD: 7,500 x 13.25 % + 3,300 x 2.35 % + 0.30
+            (D1, 1, 1, Decimal("10800.00"), Decimal("1071.60"), 0, 0),
+            (D2, 0, 0, Decimal("0.00"), Decimal("0.00"), 1, 1),
+        ],
+    ),
+    (
+        "category_performance",
+        "success, bids, increase, time to first bid",
+        {
+            "auctions": [
+                _sold("a1", "b1", "15.00"),
+                _sold("a2", "b1", "25.00", start_price=Decimal("20.00")),
+                auction("a3"),
+                closed("t1", None, None, category="toys"),
+                auction("g1", category="games"),
+            ],
+            "bids": [
+                bid("1", "a1", bid_time=at(1)),
+                bid("2", "a1", bid_time=at(4)),
+                bid("3", "a2", bid_time=at(3)),
+                bid("4", "t1", bid_time=at(2)),
+            ],
+        },
+        [
+            ("books", 3, 2, 1.0, 1.0, 37.5, 2.0),
+            ("games", 1, 0, None, 0.0, None, None),
+            ("toys", 1, 0, 0.0, 1.0, None, 2.0),
+        ],
+    ),
+    (
+        "bidder_analytics",
+        "wins, spend and segments",
+        {
+            "auctions": [
+                _sold("a1", "b1", "15.00"),
+                _sold("big", "b3", "5000.00", currency="EUR"),
+                auction("a2"),
+                auction("a3"),
+            ],
+            "bids": [
+                bid("1", "a1", "b1", bid_time=at(1)),
+                bid("2", "a1", "b1", bid_time=at(2)),
+                bid("3", "a2", "b1", bid_time=at(3)),
+                *_bids(20, "b2", "a3", bid_time=at(4)),
+                bid("4", "big", "b3", bid_time=at(5)),
+                bid("5", "a2", "b4", bid_time=at(6)),
+            ],
+        },
+        [
+            ("b1", 3, 2, 1, 0.5, Decimal("15.00"), at(1), at(3), "buyer"),
+            ("b2", 20, 1, 0, 0.0, Decimal("0.00"), at(4), at(4), "frequent"),
+            ("b3", 1, 1, 1, 1.0, Decimal("5400.00"), at(5), at(5), "power"),
+            ("b4", 1, 1, 0, 0.0, Decimal("0.00"), at(6), at(6), "browser"),
+        ],
+    ),
+    (
+        "seller_stats",
+        "gmv in USD and flagged share of scored bids",
+        {
+            "auctions": [
+                _sold("a1", "b1", "15.00"),
+                _sold("a2", "b1", "10.00", currency="EUR"),
+                closed("a3", None, None),
+                auction("x", seller_id="s2"),
+            ],
+            "bids": [
+                bid("1", "a1", fraud_score=0.9),
+                bid("2", "a1", fraud_score=0.5),
+                bid("3", "a2", fraud_score=0.1),
+                bid("4", "a3", fraud_score=0.2),
+                bid("5", "a3"),
+            ],
+        },
+        [
+            ("s1", 3, 2, Decimal("25.80"), Decimal("12.90"), 0.5),
+            ("s2", 1, 0, Decimal("0.00"), None, None),
+        ],
+    ),
+    (
+        "fraud_daily",
+        "scored, flagged, alerts by day",
+        {
+            "auctions": [auction("a1", end_time=at(60))],
+            "bids": [
+                bid("1", bidder_id="b1", fraud_score=0.9),
+                bid("2", bidder_id="b1", fraud_score=0.6),
+                bid("3", bidder_id="b2", fraud_score=0.2),
+                bid("4", bidder_id="b3"),
+                bid("5", bidder_id="b3", bid_time=at(50)),
+            ],
+            "alerts": [alert("al1"), alert("al2", bidder_id="b2"), alert("al3", alert_time=at(24))],
+        },
+        [(D0, 3, 2, 2, 1), (D1, 0, 0, 1, 0)],
+    ),
+    (
+        "hourly_activity",
+        "bids, bidders and openings per hour",
+        {
+            "auctions": [auction("a1"), auction("a2"), auction("a3", start_time=at(2.5))],
+            "bids": [
+                bid("1", bidder_id="b1", bid_time=at(0.25)),
+                bid("2", bidder_id="b1", bid_time=at(0.75)),
+                bid("3", bidder_id="b2", bid_time=at(1.2)),
+                bid("4", bidder_id="b3", bid_time=at(2.99)),
+            ],
+        },
+        [
+            (H.replace(hour=8), 2, 1, 2),
+            (H.replace(hour=9), 1, 1, 0),
+            (H.replace(hour=10), 1, 1, 1),
+        ],
+    ),
+]
+
+
+@pytest.mark.parametrize(("name", "case", "inputs", "expected"), CASES, ids=[f"{c[0]}-{c[1]}" for c in CASES])
+def test_gold_query(name: str, case: str, inputs: dict[str, Any], expected: list[tuple[Any, ...]]) -> None:
+    con = _con(inputs.get("auctions", []), inputs.get("bids", []), inputs.get("alerts", []))
+    assert _run(name, con) == expected
+
+
+def test_every_gold_table_has_a_case_and_a_header() -> None:
+    assert {c[0] for c in CASES} == set(gold.GOLD_TABLES) == set(COLUMNS)
+    for name in gold.GOLD_TABLES:
+        sql = gold.query_text(name)
+        header = "\n".join(line for line in sql.splitlines() if line.startswith("--"))
+        assert sql.startswith(f"-- {name}:"), name
+        for part in ("grain:", "inputs:", "used by:"):
+            assert part in header, (name, part)
+        body = "\n".join(line for line in sql.splitlines() if not line.startswith("--"))
+        assert not re.search(r"read_parquet|s3://|'/", body), f"{name} must read logical views, not paths"
+        assert re.search(r"select \* from final order by", body), f"{name} ends in a final CTE"
+
+
+def test_reference_rates_cover_every_currency() -> None:
+    con = duckdb.connect()
+    gold.create_reference_views(con)
+    rates = dict(con.execute("select currency, usd_rate from ref.fx_usd").fetchall())
+    assert set(rates) == set(CURRENCIES)
+    assert rates["USD"] == 1

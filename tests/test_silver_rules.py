@@ -1,0 +1,129 @@
+"""Each data-quality rule on tiny inputs: clean rows pass, a seeded defect is named by the rule."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
+import polars as pl
+import pytest
+from bronze_rows import at, auction, bid, frame, user
+
+from pipelines import silver
+from pipelines import silver_rules as rules
+
+
+def _rules_of(lf: pl.LazyFrame) -> list[str | None]:
+    return lf.collect()["_rule"].to_list()
+
+
+def _bids(*rows: dict[str, Any]) -> pl.LazyFrame:
+    return rules.start(frame("bids", list(rows)).lazy())
+
+
+def test_flag_keeps_the_first_rule_and_treats_null_tests_as_passed() -> None:
+    lf = _bids(bid("x1", amount="-1.00"), bid("x2", amount="5.00"))
+    lf = rules.flag(lf, "first", pl.col("amount") < 0)
+    lf = rules.flag(lf, "second", pl.lit(None, dtype=pl.Boolean) | (pl.col("amount") < 100))
+    assert _rules_of(lf) == ["first", "second"]
+
+
+@pytest.mark.parametrize(
+    ("apply", "good", "bad", "rule"),
+    [
+        (lambda lf: rules.required(lf, ["bidder_id"]), {}, {"bidder_id": None}, "missing_field"),
+        (lambda lf: rules.positive(lf, "amount"), {}, {"amount": Decimal("0.00")}, "amount_not_positive"),
+        (lambda lf: rules.positive(lf, "amount"), {}, {"amount": Decimal("-3.00")}, "amount_not_positive"),
+        (rules.known_currency, {"currency": "EUR"}, {"currency": "XYZ"}, "unknown_currency"),
+        (
+            lambda lf: rules.valid_timestamps(lf, ["bid_time"]),
+            {},
+            {"bid_time": dt.datetime(1970, 1, 1, tzinfo=dt.UTC)},
+            "invalid_timestamp",
+        ),
+        (
+            lambda lf: rules.valid_timestamps(lf, ["event_time"]),
+            {},
+            {"event_time": dt.datetime(2200, 1, 1, tzinfo=dt.UTC)},
+            "invalid_timestamp",
+        ),
+        (
+            lambda lf: rules.known_value(lf, "channel", ["web", "mobile", "api"], "unknown_channel"),
+            {"channel": "api"},
+            {"channel": "fax"},
+            "unknown_channel",
+        ),
+    ],
+)
+def test_bid_level_rules(apply: Any, good: dict[str, Any], bad: dict[str, Any], rule: str) -> None:
+    lf = apply(_bids(bid("ok", **good), bid("bad", **bad)))
+    assert _rules_of(lf) == [None, rule]
+
+
+def test_auction_rules_window_status_result_and_country() -> None:
+    rows = [
+        auction("ok"),
+        auction("w", end_time=at(0)),
+        auction("s", status="paused"),
+        auction("r", status="closed", final_price=Decimal("12.00"), winner_id=None),
+        auction("o", final_price=Decimal("12.00"), winner_id="b1"),
+    ]
+    lf = rules.start(frame("auctions", rows).lazy())
+    lf = rules.known_value(lf, "status", ["open", "closed"], "unknown_status")
+    lf = rules.valid_window(lf)
+    lf = rules.consistent_result(lf)
+    assert _rules_of(lf) == [None, "invalid_window", "unknown_status", "inconsistent_result", "inconsistent_result"]
+    users = rules.country_code(rules.start(frame("users", [user("u1"), user("u2", country="usa")]).lazy()))
+    assert _rules_of(users) == [None, "bad_country"]
+
+
+def test_exists_in_checks_references_and_allows_optional_nulls() -> None:
+    known = pl.LazyFrame({"user_id": ["s1", "b1"]})
+    rows = [auction("a1"), auction("a2", seller_id="ghost"), auction("a3", winner_id="ghost")]
+    lf = rules.start(frame("auctions", rows).lazy())
+    lf = rules.exists_in(lf, "seller_id", known, "unknown_seller")
+    lf = rules.exists_in(lf, "winner_id", known, "unknown_winner", optional=True)
+    out = lf.collect()
+    assert out["auction_id"].to_list() == ["a1", "a2", "a3"]
+    assert out["_rule"].to_list() == [None, "unknown_seller", "unknown_winner"]
+    assert "_found" not in out.columns
+
+
+def test_bid_against_auction_price_currency_and_window() -> None:
+    rows = [
+        bid("ok", amount="10.00"),
+        bid("low", amount="9.99"),
+        bid("eur", currency="EUR"),
+        bid("early", bid_time=at(-1)),
+        bid("late", bid_time=at(11)),
+    ]
+    facts = {"_start_price": Decimal("10.00"), "_currency": "USD", "_start_time": at(0), "_end_time": at(10)}
+    lf = _bids(*rows).with_columns(
+        pl.lit(facts["_start_price"], dtype=pl.Decimal(18, 2)).alias("_start_price"),
+        pl.lit(facts["_currency"]).alias("_currency"),
+        pl.lit(facts["_start_time"]).dt.cast_time_unit("ms").alias("_start_time"),
+        pl.lit(facts["_end_time"]).dt.cast_time_unit("ms").alias("_end_time"),
+    )
+    lf = rules.inside_window(rules.at_or_above_start(rules.same_currency(lf)))
+    expected = [None, "below_start_price", "currency_mismatch", "outside_auction_window", "outside_auction_window"]
+    assert _rules_of(lf) == expected
+
+
+def test_unique_key_quarantines_later_claims_of_an_id_by_other_events() -> None:
+    rows = [bid("x1", event_id="e2", event_time=at(2)), bid("x1", event_id="e1", event_time=at(1)), bid("x2")]
+    lf = rules.unique_key(_bids(*rows), "bid_id", ["bid_id", "event_time", "event_id"])
+    out = lf.collect().sort("event_id")
+    assert dict(zip(out["event_id"], out["_rule"], strict=True)) == {
+        "e1": None,
+        "e2": "duplicate_bid_id",
+        "ev-b-x2": None,
+    }
+
+
+def test_mark_duplicates_keeps_the_first_arrival_deterministically() -> None:
+    rows = [bid("x1", _offset=7), bid("x1", _offset=3), bid("x2", event_id=None)]
+    out = rules.mark_duplicates(frame("bids", rows).lazy(), "event_id", silver.ARRIVAL).collect()
+    kept = out.filter(~pl.col("_duplicate"))
+    assert sorted(kept["_offset"].to_list()) == [3, out.filter(pl.col("event_id").is_null())["_offset"][0]]
+    assert out["_duplicate"].sum() == 1
