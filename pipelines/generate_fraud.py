@@ -1,0 +1,189 @@
+"""Planted fraud: which users are fraudsters, and the bid slots each one claims in which auctions.
+
+Every pattern is made to be visible from bids, auctions and users alone (the scorer never reads
+``fraud_label``), yet to look like something that happens on real marketplaces:
+
+* ``shill`` -- tied to one to three sellers; bids on most of their auctions, early (first third of the
+  window), each bid exactly one increment over the standing high bid; a later honest bid usually
+  outbids it, so shills rarely win.
+* ``bot`` -- bursts of 4-10 bids a few hundred ms to 2.5 s apart, mostly in the last minute
+  (sniping), mostly over the ``api`` channel. A bot *probes* the leader's hidden proxy maximum: each
+  bid is the visible price plus one increment, which may be below the standing high bid. These are
+  the only bids that do not rise above every earlier bid of their auction.
+* ``collusion`` -- rings of 2-4 accounts bidding on the same one or two sellers, alternating with each
+  other a few minutes apart, one increment at a time.
+* ``takeover`` -- a long-standing account (years old, good rating) that bids normally on its own device
+  until a moment in the span; from then on a device it never used bids 3-8 times the standing price on
+  several auctions within a few hours. Only the bids after the takeover carry the label.
+
+Bids claimed here are taken out of the auction's planned bid count, so totals stay exact.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from pipelines.generate_world import Auctions, Users
+
+HONEST, RAISE, PROBE, OUTSIZED = 0, 1, 2, 3
+LABELS = (None, "shill", "bot", "collusion", "takeover")
+LABEL_CODE = {name: code for code, name in enumerate(LABELS) if name}
+HOUR_MS = 3_600_000
+
+
+@dataclass
+class FraudPlan:
+    """Who is planted, and the slots they claim.
+
+    ``claims[auction]`` lists ``(time, kind, bidder, device, channel, label)``.
+    """
+
+    actors: dict[int, int] = field(default_factory=dict)  # user -> label code
+    claims: dict[int, list[tuple[int, int, int, int, int, int]]] = field(default_factory=lambda: defaultdict(list))
+    takeover_at: dict[int, int] = field(default_factory=dict)  # user -> takeover time
+    needs_late_honest: set[int] = field(default_factory=set)  # auctions where an honest bid should come late
+    extra_devices: int = 0  # devices numbered after the users' own (2 per user)
+
+
+def _counts(total: int, mix: dict[str, float]) -> dict[str, int]:
+    names = [n for n in LABEL_CODE if mix.get(n, 0) > 0]
+    weight = sum(mix[n] for n in names)
+    exact = {n: total * mix[n] / weight for n in names}
+    counts = {n: int(x) for n, x in exact.items()}
+    for n in sorted(names, key=lambda n: counts[n] - exact[n])[: total - sum(counts.values())]:
+        counts[n] += 1
+    if counts.get("collusion") == 1:  # a ring needs two: give the lone one to another pattern
+        other = next((n for n in names if n != "collusion"), None)
+        if other is not None:
+            counts["collusion"], counts[other] = 0, counts[other] + 1
+    return counts
+
+
+def plan_fraud(
+    rng: random.Random, users: Users, auctions: Auctions, sellers: int, rate: float, mix: dict[str, float]
+) -> FraudPlan:
+    """Choose the planted actors among the non-sellers and claim their bid slots."""
+    plan = FraudPlan()
+    candidates = list(range(sellers, len(users)))
+    total = min(len(candidates), round(rate * len(candidates)))
+    if total == 0:
+        return plan
+    chosen = rng.sample(candidates, total)
+    by_seller: dict[int, list[int]] = defaultdict(list)
+    for a in range(len(auctions)):
+        if auctions.bids[a] >= 3:
+            by_seller[auctions.seller[a]].append(a)
+    target_sellers = sorted(by_seller, key=lambda s: (-len(by_seller[s]), s))
+    pos = 0
+    for name, count in _counts(total, mix).items():
+        group, pos = chosen[pos : pos + count], pos + count
+        for u in group:
+            plan.actors[u] = LABEL_CODE[name]
+            users.is_new[u] = 0
+        if name == "shill":
+            for u in group:
+                _shill(rng, plan, u, users, auctions, by_seller, target_sellers)
+        elif name == "collusion":
+            rings = max(1, len(group) // 3)
+            for r in range(rings):
+                _ring(rng, plan, group[r::rings], users, auctions, by_seller, target_sellers)
+        elif name == "bot":
+            busy = [a for a in range(len(auctions)) if auctions.bids[a] >= 5]
+            for u in group:
+                _bot(rng, plan, u, users, auctions, busy)
+        else:
+            span = (min(auctions.start_ms, default=0), max(auctions.end_ms, default=0))
+            for u in group:
+                _takeover(rng, plan, u, users, auctions, span)
+    return plan
+
+
+def _pick_sellers(rng: random.Random, targets: list[int], k: int) -> list[int]:
+    top = targets[: max(k, len(targets) // 4 or 1)]
+    return rng.sample(top, min(k, len(top)))
+
+
+def _claim(auctions: Auctions, a: int, wanted: int, keep: int = 1) -> int:
+    n = max(0, min(wanted, auctions.bids[a] - keep))
+    auctions.bids[a] -= n
+    return n
+
+
+def _shill(rng: random.Random, plan: FraudPlan, u: int, users: Users, auctions: Auctions,
+           by_seller: dict[int, list[int]], targets: list[int]) -> None:  # fmt: skip
+    channel, device = users.channel0[u], 2 * u
+    for s in _pick_sellers(rng, targets, rng.randint(1, 3)):
+        for a in by_seller[s][:40]:
+            if rng.random() > 0.9:
+                continue
+            n = _claim(auctions, a, rng.randint(2, 4))
+            begin, span = auctions.start_ms[a], auctions.end_ms[a] - auctions.start_ms[a]
+            for _ in range(n):
+                t = begin + 1 + int(span * rng.uniform(0.01, 0.33))
+                plan.claims[a].append((t, RAISE, u, device, channel, LABEL_CODE["shill"]))
+            if n:
+                plan.needs_late_honest.add(a)
+
+
+def _ring(rng: random.Random, plan: FraudPlan, members: list[int], users: Users, auctions: Auctions,
+          by_seller: dict[int, list[int]], targets: list[int]) -> None:  # fmt: skip
+    if len(members) < 2:
+        return
+    for s in _pick_sellers(rng, targets, rng.randint(1, 2)):
+        for a in by_seller[s][:40]:
+            if rng.random() > 0.85:
+                continue
+            n = _claim(auctions, a, rng.randint(4, 8))
+            begin, end = auctions.start_ms[a], auctions.end_ms[a]
+            t = begin + 1 + int((end - begin) * rng.uniform(0.2, 0.6))
+            turn = rng.randrange(len(members))
+            for _ in range(n):
+                u = members[turn % len(members)]
+                turn += 1
+                plan.claims[a].append((min(t, end - 1), RAISE, u, 2 * u, users.channel0[u], LABEL_CODE["collusion"]))
+                t += rng.randint(30_000, 600_000)
+            if n:
+                plan.needs_late_honest.add(a)
+
+
+def _bot(rng: random.Random, plan: FraudPlan, u: int, users: Users, auctions: Auctions, busy: list[int]) -> None:
+    channel = 2 if rng.random() < 0.7 else 0
+    users.channel0[u], users.channel1[u] = channel, 255
+    for a in rng.sample(busy, min(len(busy), rng.randint(3, 8))):
+        n = _claim(auctions, a, rng.randint(4, 10))
+        begin, end = auctions.start_ms[a], auctions.end_ms[a]
+        gaps = [rng.randint(300, 2500) for _ in range(n)]
+        if rng.random() < 0.7:
+            t = end - sum(gaps) - rng.randint(1000, 60_000)
+        else:
+            t = begin + int((end - begin) * rng.uniform(0.1, 0.9))
+        t = max(begin + 1, t)
+        for gap in gaps:
+            plan.claims[a].append((min(t, end - 1), PROBE, u, 2 * u, channel, LABEL_CODE["bot"]))
+            t += gap
+
+
+def _takeover(
+    rng: random.Random, plan: FraudPlan, u: int, users: Users, auctions: Auctions, span: tuple[int, int]
+) -> None:
+    first, last = span
+    at = first + int((last - first) * rng.uniform(0.3, 0.75))
+    plan.takeover_at[u] = at
+    users.signup_ms[u] -= int(rng.uniform(2, 8) * 365 * 86_400_000)
+    users.rating[u] = max(users.rating[u], rng.randint(150, 2000))
+    device = 2 * len(users) + plan.extra_devices
+    plan.extra_devices += 1
+    channel = 0 if rng.random() < 0.6 else 2
+    window = at + rng.randint(1, 4) * HOUR_MS
+    sample = rng.sample(range(len(auctions)), min(len(auctions), 400))
+    eligible = [
+        a for a in sample
+        if auctions.bids[a] >= 2 and auctions.start_ms[a] < window and auctions.end_ms[a] > at + 60_000
+    ]  # fmt: skip
+    eligible.sort(key=lambda a: -auctions.market[a])
+    for a in eligible[: rng.randint(2, 5)]:
+        if _claim(auctions, a, 1):
+            lo, hi = max(auctions.start_ms[a], at) + 1, min(auctions.end_ms[a], window) - 1
+            plan.claims[a].append((rng.randint(lo, max(lo, hi)), OUTSIZED, u, device, channel, LABEL_CODE["takeover"]))

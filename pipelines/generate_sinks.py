@@ -1,0 +1,175 @@
+"""Where generated events go: bronze Parquet in the lake, or JSON messages on the broker.
+
+Lake files follow the DESIGN layout with the broker metadata a real consumer would record:
+``_broker_run`` = ``gen<config hash>``, ``_partition`` = Kafka's murmur2 partition of the key,
+``_offset`` = the row's sequence within its partition (event-time order), ``_key`` and
+``_ingest_time`` (= the event time, so reruns write identical files).
+"""
+
+from __future__ import annotations
+
+import itertools
+import sys
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pyarrow as pa
+
+from pipelines.contracts import bronze_schema
+from pipelines.generate import GenerateSummary, GeneratorConfig, generate
+from pipelines.generate_tables import TOPIC_ORDER, Built, build
+
+if TYPE_CHECKING:
+    from app.lake import Lake
+    from app.settings import Settings
+
+DAY_MS = 86_400_000
+#: most rows in one bronze file (a partition's day is cut into files of at most this many rows)
+MAX_FILE_ROWS = 500_000
+
+
+def _progress(total: int, enabled: bool, unit: str = "ev") -> Any:
+    from tqdm import tqdm
+
+    return tqdm(total=total, disable=not enabled, file=sys.stderr, unit=unit, unit_scale=True, leave=False)
+
+
+def bronze_files(built: Built, topic: str) -> list[tuple[str, pa.Table]]:
+    """``(relative path, table)`` of every bronze file of a topic: one per partition, day and row cap."""
+    from app.lake import bronze_file_name, date_partition
+
+    table = built.tables[topic]
+    parts = built.partitions[topic]
+    run = built.config.broker_run()
+    days = table["event_time"].cast(pa.int64()).to_numpy() // DAY_MS if table.num_rows else np.zeros(0, np.int64)
+    files = []
+    for partition in range(built.config.partitions):
+        rows = np.flatnonzero(parts == partition)
+        if not len(rows):
+            continue
+        cuts = np.flatnonzero(np.diff(days[rows])) + 1
+        bounds = sorted({0, len(rows), *cuts.tolist(), *range(0, len(rows), MAX_FILE_ROWS)})
+        for first, end in itertools.pairwise(bounds):
+            picked = rows[first:end]
+            piece = table.take(picked)
+            n = len(picked)
+            meta = [
+                pa.array([run]).take(np.zeros(n, dtype=np.int32)),
+                pa.array(np.full(n, partition, dtype=np.int32)),
+                pa.array(np.arange(first, end, dtype=np.int64)),
+                built.keys[topic].take(picked),
+                piece["event_time"],
+            ]
+            out = pa.Table.from_arrays([*piece.columns, *meta], schema=bronze_schema(topic))
+            day = np.datetime64(int(days[picked[0]]), "D").astype(object)
+            path = f"bronze/{topic}/{date_partition(day)}/{bronze_file_name(run, partition, first, end - 1)}"
+            files.append((path, out))
+    return files
+
+
+def write_lake(config: GeneratorConfig, lake: Lake, progress: bool = False) -> GenerateSummary:
+    """Generate and write bronze Parquet; the same config always writes the same files (idempotent)."""
+    lake.check_writable()
+    began = time.perf_counter()
+    built = build(config)
+    written = 0
+    with _progress(config.events, progress) as bar, ThreadPoolExecutor(max_workers=2) as pool:
+        for topic in TOPIC_ORDER:
+            files = bronze_files(built, topic)
+            for table in pool.map(lambda job: _write(lake, job), files):
+                bar.update(table.num_rows)
+                written += 1
+    return GenerateSummary(built.counts, time.perf_counter() - began, files=written, target=lake.url)
+
+
+def _write(lake: Lake, job: tuple[str, pa.Table]) -> pa.Table:
+    path, table = job
+    lake.write_parquet(path, table)
+    return table
+
+
+class _Pacer:
+    """Token bucket: at most ``rate`` events per second, bursts of a hundredth of a second."""
+
+    def __init__(self, rate: float | None) -> None:
+        self.rate = rate
+        self.began = time.monotonic()
+        self.sent = 0
+
+    def take(self, n: int) -> None:
+        if self.rate is None:
+            return
+        self.sent += n
+        ahead = self.began + self.sent / self.rate - time.monotonic()
+        if ahead > 0:
+            time.sleep(ahead)
+
+
+def produce(
+    config: GeneratorConfig,
+    address: str,
+    rate: float | None = None,
+    progress: bool = False,
+    settings: Settings | None = None,
+) -> GenerateSummary:
+    """Produce every event as JSON to its topic (string key per ``TOPIC_KEYS``) and wait for the acks."""
+    import orjson
+    from confluent_kafka import KafkaException, Producer
+
+    from app.errors import UserError
+    from app.settings import load_settings
+    from app.topics import ensure_topics, producer_config
+
+    settings = settings or load_settings(partitions=config.partitions)
+    ensure_topics(address, settings, TOPIC_ORDER)
+    producer = Producer(producer_config(address))
+    ends: dict[tuple[str, int], int] = {}
+    failures: list[str] = []
+
+    def delivered(err: Any, msg: Any) -> None:
+        if err is not None:
+            failures.append(str(err))
+            return
+        key = (msg.topic(), msg.partition())
+        offset = msg.offset() + 1
+        if offset > ends.get(key, 0):
+            ends[key] = offset
+
+    counts = dict.fromkeys(TOPIC_ORDER, 0)
+    pacer = _Pacer(rate)
+    step = max(1, int(rate // 100)) if rate else config.batch_size
+    began = time.perf_counter()
+    dumps = orjson.dumps
+    send: Callable[..., None] = producer.produce
+    with _progress(config.events, progress) as bar:
+        for batch in generate(config):
+            for begin in range(0, len(batch), step):
+                chunk = batch[begin : begin + step]
+                pacer.take(len(chunk))
+                for topic, key, record in chunk:
+                    value = dumps(record)
+                    while True:
+                        try:
+                            send(topic, value, key, on_delivery=delivered)
+                            break
+                        except BufferError:
+                            producer.poll(0.05)
+                    counts[topic] += 1
+                producer.poll(0)
+                bar.update(len(chunk))
+                if failures:
+                    break
+            if failures:
+                break
+        try:
+            left = producer.flush(settings.broker_timeout_s + 30)
+        except KafkaException as exc:  # pragma: no cover - librdkafka fatal error
+            raise UserError(f"producing to {address} failed: {exc}") from None
+    if failures:
+        raise UserError(f"broker {address} rejected messages: {failures[0]} ({len(failures)} failed)")
+    if left:
+        raise UserError(f"broker {address} did not acknowledge {left} messages in time")
+    return GenerateSummary(counts, time.perf_counter() - began, end_offsets=dict(sorted(ends.items())), target=address)

@@ -1,0 +1,235 @@
+"""The marketplace before anyone bids: users, sellers, categories and auctions.
+
+Faker is slow, so names and cities come from pools drawn once per process per country (seeded Faker,
+cached); a run then draws from the pools with its own ``random.Random``. Prices are integer cents in
+the auction's currency and times epoch milliseconds.
+"""
+
+from __future__ import annotations
+
+import bisect
+import functools
+import math
+import random
+import unicodedata
+from array import array
+from dataclasses import dataclass
+
+DAY_MS = 86_400_000
+YEAR_MS = 365 * DAY_MS
+
+#: country -> (Faker locale, currency, value of one USD in that currency, share of users)
+COUNTRIES: dict[str, tuple[str, str, float, float]] = {
+    "US": ("en_US", "USD", 1.0, 0.34),
+    "GB": ("en_GB", "GBP", 0.79, 0.12),
+    "DE": ("de_DE", "EUR", 0.92, 0.12),
+    "FR": ("fr_FR", "EUR", 0.92, 0.07),
+    "IT": ("it_IT", "EUR", 0.92, 0.05),
+    "ES": ("es_ES", "EUR", 0.92, 0.05),
+    "NL": ("nl_NL", "EUR", 0.92, 0.03),
+    "IE": ("en_IE", "EUR", 0.92, 0.02),
+    "AT": ("de_AT", "EUR", 0.92, 0.02),
+    "CA": ("en_CA", "CAD", 1.36, 0.07),
+    "AU": ("en_AU", "AUD", 1.50, 0.06),
+    "CH": ("de_CH", "CHF", 0.88, 0.02),
+    "SE": ("sv_SE", "SEK", 10.5, 0.03),
+}
+COUNTRY_CODES = tuple(COUNTRIES)
+CURRENCY_CODES = ("USD", "GBP", "EUR", "CAD", "AUD", "CHF", "SEK")
+EMAIL_DOMAINS = ("gmail.com", "yahoo.com", "outlook.com", "hotmail.com", "icloud.com", "gmx.net", "proton.me")
+
+#: category -> (median price in USD, lognormal sigma, popularity, item nouns)
+CATEGORIES: dict[str, tuple[float, float, float, tuple[str, ...]]] = {
+    "electronics": (180.0, 0.8, 1.6, ("Smartphone", "Tablet", "Headphones", "Camera", "Smartwatch", "Drone")),
+    "computers": (320.0, 0.7, 0.9, ("Laptop", "Graphics Card", "Monitor", "Mechanical Keyboard", "SSD 2TB")),
+    "collectibles": (45.0, 1.1, 1.3, ("Trading Card", "Coin Set", "Stamp Album", "Action Figure", "Comic Book")),
+    "fashion": (40.0, 0.7, 1.4, ("Leather Jacket", "Sneakers", "Handbag", "Sunglasses", "Wool Coat")),
+    "jewelry_watches": (160.0, 1.1, 0.7, ("Wristwatch", "Gold Ring", "Silver Necklace", "Diamond Earrings")),
+    "home_garden": (60.0, 0.8, 1.0, ("Espresso Machine", "Lamp", "Rug", "Cookware Set", "Garden Tools")),
+    "sports": (70.0, 0.8, 0.8, ("Road Bike", "Golf Clubs", "Tennis Racket", "Ski Boots", "Tent")),
+    "toys": (30.0, 0.8, 0.8, ("LEGO Set", "Model Train", "Board Game", "Plush Bear", "RC Car")),
+    "books": (14.0, 0.6, 0.6, ("First Edition", "Cookbook", "Atlas", "Novel Box Set", "Art Book")),
+    "art": (130.0, 1.2, 0.4, ("Oil Painting", "Print", "Sculpture", "Poster", "Photograph")),
+    "music": (260.0, 0.9, 0.5, ("Guitar", "Synthesizer", "Vinyl Record", "Amplifier", "Violin")),
+    "motors_parts": (90.0, 1.0, 0.6, ("Alloy Wheels", "Headlights", "Exhaust", "Seat Covers", "Brake Kit")),
+}
+CATEGORY_NAMES = tuple(CATEGORIES)
+ADJECTIVES = ("Vintage", "New", "Used", "Rare", "Sealed", "Refurbished", "Mint", "Classic", "Limited", "Genuine")
+#: auction durations in days before scaling
+DURATIONS = (1, 3, 5, 7)
+DURATION_WEIGHTS = (0.15, 0.3, 0.2, 0.35)
+
+
+def _ascii(text: str) -> str:
+    plain = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    return "".join(ch for ch in plain.lower() if ch.isalnum()) or "user"
+
+
+@functools.lru_cache(maxsize=1)
+def pools() -> dict[str, tuple[list[str], list[str], list[str]]]:
+    """Per country: first names, last names and cities, from a seeded Faker (fixed content, cached)."""
+    from faker import Faker
+
+    result = {}
+    for code, (locale, *_rest) in COUNTRIES.items():
+        fake = Faker(locale)
+        fake.seed_instance(20261101)
+        firsts = list(dict.fromkeys(fake.first_name() for _ in range(240)))
+        lasts = list(dict.fromkeys(fake.last_name() for _ in range(240)))
+        cities = list(dict.fromkeys(fake.city() for _ in range(80)))
+        result[code] = (firsts, lasts, cities)
+    return result
+
+
+@dataclass
+class Users:
+    """Columns of the users (index = user number)."""
+
+    name: list[str]
+    email: list[str]
+    country: array  # index into COUNTRY_CODES
+    city: list[str]
+    signup_ms: array  # for accounts opened inside the span: replaced by the registration time
+    is_new: bytearray  # signs up inside the span (just before its first action)
+    is_seller: bytearray
+    rating: array
+    channel0: bytearray  # channel of the primary device (index into CHANNELS)
+    channel1: bytearray  # channel of the second device; 255 = none
+
+    def __len__(self) -> int:
+        return len(self.name)
+
+
+def make_users(rng: random.Random, count: int, sellers: int, start_ms: int) -> Users:
+    """``count`` users, the first ``sellers`` of them sellers (older accounts, higher ratings)."""
+    table = pools()
+    codes = list(COUNTRY_CODES)
+    cum = list(_cumulative([COUNTRIES[c][3] for c in codes]))
+    users = Users([], [], array("b"), [], array("q"), bytearray(), bytearray(), array("q"), bytearray(), bytearray())
+    rand = rng.random
+    for n in range(count):
+        ci = bisect.bisect(cum, rand() * cum[-1])
+        firsts, lasts, cities = table[codes[ci]]
+        first = firsts[int(rand() * len(firsts))]
+        last = lasts[int(rand() * len(lasts))]
+        seller = n < sellers
+        new = not seller and rand() < 0.25
+        age_days = rng.uniform(30, 3650) if not seller else rng.uniform(180, 5000)
+        users.name.append(f"{first} {last}")
+        sep = "." if rand() < 0.6 else "_"
+        users.email.append(f"{_ascii(first)}{sep}{_ascii(last)}{n % 997}@{EMAIL_DOMAINS[int(rand() * 7)]}")
+        users.country.append(ci)
+        users.city.append(cities[int(rand() * len(cities))])
+        users.signup_ms.append(start_ms - int(age_days * DAY_MS))
+        users.is_new.append(new)
+        users.is_seller.append(seller)
+        if new:
+            rating = int(rand() * 3)
+        else:
+            rating = int(rng.lognormvariate(math.log(max(age_days, 1) / 25) + (1.5 if seller else 0), 0.9))
+        users.rating.append(rating)
+        r = rand()
+        users.channel0.append(1 if r < 0.55 else 0 if r < 0.99 else 2)
+        users.channel1.append((1 if r >= 0.55 else 0) if rand() < 0.4 else 255)
+    return users
+
+
+@dataclass
+class Auctions:
+    """Columns of the auctions (index = auction number); results are filled in by the bidding."""
+
+    seller: array
+    category: array
+    title: list[str]
+    currency: array
+    market: array  # what the item is worth, cents (drives bidder behaviour, never written)
+    start_price: array
+    reserve: array  # -1 = no reserve
+    start_ms: array
+    end_ms: array
+    bids: array  # bid slots planned for this auction
+    final_price: array  # -1 = unsold
+    winner: array  # -1 = unsold
+
+    def __len__(self) -> int:
+        return len(self.seller)
+
+
+def nice_cents(value: float) -> int:
+    """Round a price the way sellers write them: 0.99 / 4.99 / 25.00 / 1,250 ..."""
+    if value < 10:
+        return max(99, int(value) * 100 + 99)
+    if value < 100:
+        return int(value) * 100 + (99 if value % 1 > 0.5 else 0)
+    step = 5 if value < 1000 else 50
+    return int(value // step * step) * 100
+
+
+def make_auctions(
+    rng: random.Random, users: Users, sellers: int, count: int, bids: int, start_ms: int, span_ms: int
+) -> Auctions:
+    """``count`` auctions by the first ``sellers`` users, sharing ``bids`` bid slots between them."""
+    out = Auctions(
+        seller=array("q"), category=array("q"), title=[], currency=array("q"), market=array("q"),
+        start_price=array("q"), reserve=array("q"), start_ms=array("q"), end_ms=array("q"), bids=array("q"),
+        final_price=array("q"), winner=array("q"),
+    )  # fmt: skip
+    seller_cum = list(_cumulative([1.0 / (i + 1) ** 0.8 for i in range(sellers)]))
+    cat_cum = list(_cumulative([CATEGORIES[c][2] for c in CATEGORY_NAMES]))
+    dur_cum = list(_cumulative(DURATION_WEIGHTS))
+    scale = min(1.0, span_ms / (14 * DAY_MS))
+    rand = rng.random
+    weights = []
+    for _ in range(count):
+        seller = bisect.bisect(seller_cum, rand() * seller_cum[-1])
+        cat = bisect.bisect(cat_cum, rand() * cat_cum[-1])
+        median, sigma, pop, nouns = CATEGORIES[CATEGORY_NAMES[cat]]
+        currency_code = COUNTRIES[COUNTRY_CODES[users.country[seller]]][1]
+        fx = COUNTRIES[COUNTRY_CODES[users.country[seller]]][2]
+        market = median * fx * rng.lognormvariate(0, sigma)
+        start_price = nice_cents(market * rng.uniform(0.05, 0.8)) if rand() < 0.85 else nice_cents(market * 0.01)
+        reserve = -1
+        if rand() < 0.3:
+            reserve = max(start_price + 100, nice_cents(market * rng.uniform(0.6, 1.15)))
+        duration = DURATIONS[bisect.bisect(dur_cum, rand() * dur_cum[-1])] * DAY_MS * scale
+        duration = max(60_000.0, min(duration, span_ms - 2))
+        begin = start_ms + int(rand() * (span_ms - duration))
+        out.seller.append(seller)
+        out.category.append(cat)
+        out.title.append(f"{ADJECTIVES[int(rand() * len(ADJECTIVES))]} {nouns[int(rand() * len(nouns))]}")
+        out.currency.append(CURRENCY_CODES.index(currency_code))
+        out.market.append(int(market * 100))
+        out.start_price.append(start_price)
+        out.reserve.append(reserve)
+        out.start_ms.append(begin)
+        out.end_ms.append(begin + int(duration))
+        # a quarter of the auctions draw no bid at all; the rest a heavy-tailed share of the bids
+        weights.append(0.0 if rand() < 0.22 else rng.lognormvariate(0, 0.9) * pop)
+    out.bids.extend(_share(bids, weights))
+    out.final_price.extend([-1] * count)
+    out.winner.extend([-1] * count)
+    return out
+
+
+def _share(total: int, weights: list[float]) -> list[int]:
+    """Split ``total`` into integer parts proportional to ``weights`` (largest remainder; exact sum)."""
+    if not weights:
+        return []
+    weight_sum = sum(weights)
+    if weight_sum <= 0:
+        weights = [1.0] * len(weights)
+        weight_sum = float(len(weights))
+    exact = [total * w / weight_sum for w in weights]
+    parts = [int(x) for x in exact]
+    order = sorted(range(len(weights)), key=lambda i: parts[i] - exact[i])
+    for i in order[: total - sum(parts)]:
+        parts[i] += 1
+    return parts
+
+
+def _cumulative(weights: list[float] | tuple[float, ...]) -> list[float]:
+    total, out = 0.0, []
+    for w in weights:
+        total += w
+        out.append(total)
+    return out
