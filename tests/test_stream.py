@@ -1,0 +1,113 @@
+"""The stream worker end to end through a real tansu broker: validation, scoring, outputs, bronze, recovery."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from app.broker import EmbeddedBroker
+from app.settings import Settings
+from app.stream import WorkerOptions, run_worker
+from tests.test_stream_support import HOUR, T0, auction, bid, bronze, fresh_broker, produce, read_topic, user
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def own_broker(tmp_path: Path) -> Iterator[EmbeddedBroker]:
+    broker = fresh_broker(tmp_path)
+    try:
+        yield broker
+    finally:
+        broker.stop()
+
+
+def _invalid() -> list[tuple[str, tuple[str, str | None, bytes | None]]]:
+    """(expected error fragment, message) for every kind of bad input the worker must dead-letter."""
+    valid = json.loads(bid(900, 1, 20, T0 + 1000, 2000)[2] or b"")
+    def variant(**change: object) -> bytes:  # fmt: skip
+        return json.dumps({**valid, **change}).encode()
+    missing = {k: v for k, v in valid.items() if k != "bidder_id"}
+    return [
+        ("Invalid JSON", ("bids", "a1", b"{not json")),
+        ("amount", ("bids", "a1", variant(bid_id="x1", amount="lots"))),
+        ("bidder_id", ("bids", "a1", json.dumps({**missing, "bid_id": "x2"}).encode())),
+        ("greater than 0", ("bids", "a1", variant(bid_id="x3", amount="0.00"))),
+        ("greater than 0", ("bids", "a1", variant(bid_id="x4", amount="-5.00"))),
+        ("unknown currency", ("bids", "a1", variant(bid_id="x5", currency="XYZ"))),
+        ("after the auction closed", ("bids", "a1", variant(bid_id="x6", bid_time="2030-01-01T00:00:00.000Z"))),
+        ("before the auction opened", ("bids", "a1", variant(bid_id="x7", bid_time="2020-01-01T00:00:00.000Z"))),
+        ("duplicate bid_id", ("bids", "a1", variant())),
+        ("message key", ("bids", "a2", variant(bid_id="x8"))),
+        ("tombstone", ("bids", "a1", None)),
+        ("Invalid JSON", ("bids", "a1", b"\xff\xfe\x00binary")),
+        ("Invalid JSON", ("users", "u1", b"[]]")),
+        ("country", ("users", "u77", json.dumps({**json.loads(user(77)[2] or b""), "country": "usa"}).encode())),
+        ("ends before it starts", ("auctions", "a9", auction(9, 1, end_time="2020-01-01T00:00:00.000Z")[2])),
+    ]
+
+
+def _run(settings: Settings, address: str, ends: dict[tuple[str, int], int]) -> None:
+    summary = run_worker(settings, address, WorkerOptions(stop_at=ends, commit_interval_s=1.0))
+    assert summary.stopped_by == "end offsets"
+
+
+def test_validates_scores_alerts_and_lands_everything_in_bronze(own_broker: EmbeddedBroker, settings: Settings) -> None:
+    honest = [bid(i, i % 3, 20 + i % 5, T0 + 60_000 + i * 60_000, 1100 + i * 100) for i in range(30)]
+    bot = [bid(100 + i, 1, 99, T0 + 3 * HOUR + i * 2000, 5000 + i * 100) for i in range(20)]  # 20 bids in 40 s
+    invalid = _invalid()
+    messages = [user(i) for i in range(100)] + [auction(a, seller=a) for a in range(3)]
+    original = bid(900, 1, 20, T0 + 1000, 2000)  # its replay is one of the invalid ones
+    messages += [*honest, original, *bot, *[m for _, m in invalid]]
+    ends = produce(own_broker.address, messages)
+
+    _run(settings, own_broker.address, ends)
+
+    lake = Path(settings.lake_url)
+    valid_ids = {f"b{i}" for i in range(30)} | {f"b{100 + i}" for i in range(20)} | {"b900"}
+    bids, scored = bronze(lake, "bids"), bronze(lake, "bids-scored")
+    assert sorted(bids["bid_id"].to_list()) == sorted(valid_ids)
+    assert sorted(scored["bid_id"].to_list()) == sorted(valid_ids)
+    assert scored["fraud_score"].is_between(0.0, 1.0).all()
+    assert set(bronze(lake, "users")["user_id"]) == {f"u{i}" for i in range(100)}
+    assert bronze(lake, "auctions").height == 3
+
+    letters = bronze(lake, "dead-letters").sort("source_topic", "source_partition", "source_offset")
+    assert letters.height == len(invalid)
+    errors = letters["error"].to_list()
+    for fragment, _ in invalid:
+        assert any(fragment in e for e in errors), (fragment, errors)
+    assert "base64" in letters["encoding"].to_list()
+    assert letters.select("source_topic", "source_partition", "source_offset").is_unique().all()
+
+    alerts = bronze(lake, "fraud-alerts")
+    assert "u99" in alerts["bidder_id"].to_list()
+    assert alerts.select("bidder_id", "auction_id").is_unique().all()
+    bot_scores = scored.filter(scored["bidder_id"] == "u99").sort("bid_time")["fraud_score"]
+    assert bot_scores[-1] > scored.filter(scored["bidder_id"] != "u99")["fraud_score"].max()
+
+    on_topic = [json.loads(v or b"") for _, v in read_topic(own_broker.address, "bids-scored")]
+    assert {r["bid_id"] for r in on_topic} <= valid_ids
+    assert all("fraud_reasons" in r for r in on_topic)
+
+
+def test_state_comes_back_from_the_changelog_after_restart(own_broker: EmbeddedBroker, settings: Settings) -> None:
+    """Second run starts with an empty state dir: it must still know the auction, the bid ids and the alert."""
+    first = [user(i) for i in range(100)] + [auction(1, seller=1, hours=2)]
+    first += [bid(i, 1, 99, T0 + 1000 + i * 1000, 2000 + i * 100) for i in range(20)]
+    _run(settings, own_broker.address, produce(own_broker.address, first))
+    second = [bid(5, 1, 99, T0 + 6000, 2500)]  # a replayed bid: duplicate id
+    second += [bid(200, 1, 99, T0 + 3 * HOUR, 9000)]  # after the 2 h auction closed: known only from state
+    second += [bid(300 + i, 1, 99, T0 + 30_000 + i * 500, 9000 + i * 100) for i in range(5)]  # still a bot
+    _run(settings, own_broker.address, produce(own_broker.address, second))
+
+    lake = Path(settings.lake_url)
+    errors = bronze(lake, "dead-letters")["error"].to_list()
+    assert any("duplicate bid_id b5" in e for e in errors)
+    assert any("after the auction closed" in e for e in errors)
+    alerts = bronze(lake, "fraud-alerts")
+    assert alerts.height == 1  # the bot's alert for a1 was raised in the first run, not again
+    assert bronze(lake, "bids").height == 25
