@@ -122,6 +122,24 @@ def import_cmd(obj: _Context, path: str, fmt: str | None, topic: str, start: Any
     click.echo(report.summary())
 
 
+@cli.command("sql")
+@click.option("-c", "--command", "sql", default=None, help="Run this SQL (one statement or several), print, exit.")
+@click.option("--csv", "as_csv", is_flag=True, help="Print results as CSV (all rows, with a header).")
+@pass_ctx
+def sql_cmd(obj: _Context, sql: str | None, as_csv: bool) -> None:
+    """Read-only DuckDB SQL shell over the lake, with views bronze.*, silver.*, gold.* already defined.
+
+    Interactive (history, tab completion, .help) unless -c is given. It only reads: statements that
+    would write, copy out, attach or load anything are refused, and DuckDB itself is locked to the lake.
+    """
+    from app.shell import interactive, run_command
+
+    if sql is not None:
+        run_command(obj.settings, sql, as_csv)
+        return
+    sys.exit(interactive(obj.settings, as_csv))
+
+
 # ---- batch ---------------------------------------------------------------------------------------
 
 
@@ -167,6 +185,94 @@ def stream_cmd(obj: _Context, idle_timeout: float, commit_interval: float) -> No
         )
     click.echo(json.dumps({"processed": summary.processed, "bronze_files": summary.bronze_files,
                            "stopped_by": summary.stopped_by}))  # fmt: skip
+
+
+# ---- generate ------------------------------------------------------------------------------------
+
+
+class _FraudMix(click.ParamType):
+    """``shill=0.35,bot=0.2,collusion=0.25,takeover=0.2`` -> dict (patterns left out get weight 0)."""
+
+    name = "PATTERN=WEIGHT,..."
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> dict[str, float]:
+        from pipelines.contracts import FRAUD_LABELS
+
+        if isinstance(value, dict):
+            return value
+        mix: dict[str, float] = {}
+        for item in str(value).split(","):
+            name, sep, weight = item.partition("=")
+            name = name.strip()
+            try:
+                mix[name] = float(weight) if sep else float("nan")
+            except ValueError:
+                mix[name] = float("nan")
+            if name not in FRAUD_LABELS or not mix[name] >= 0:
+                self.fail(f"{item!r}: expected PATTERN=WEIGHT with PATTERN in {', '.join(FRAUD_LABELS)}", param, ctx)
+        if sum(mix.values()) <= 0:
+            self.fail("the weights must add up to more than 0", param, ctx)
+        return mix
+
+
+@cli.command("generate")
+@click.option("--events", type=click.IntRange(min=1), default=10_000, show_default=True,
+              help="Events to write in all: users + auctions opened + auctions closed + bids.")
+@click.option("--rate", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Events per second to the broker (default: as fast as possible).")
+@click.option("--seed", type=int, default=42, show_default=True, help="Same seed, same events.")
+@click.option("--to", "target", type=click.Choice(["broker", "lake"]), default="broker", show_default=True,
+              help="Produce to the broker's topics, or write bronze Parquet straight to the lake.")
+@click.option("--days", type=click.FloatRange(min=0, max=3650, min_open=True), default=1.0, show_default=True,
+              help="Time span of the events (auction durations scale to it).")
+@click.option("--start", type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"]),
+              default="2026-11-01", show_default=True, help="Start of the generator's clock (UTC).")
+@click.option("--fraud-rate", type=click.FloatRange(0, 0.5), default=0.05, show_default=True,
+              help="Fraction of bidders that are planted fraudsters.")
+@click.option("--fraud-mix", type=_FraudMix(), default="shill=0.35,bot=0.2,collusion=0.25,takeover=0.2",
+              show_default=True, help="Relative weights of the planted patterns.")
+@click.option("--partitions", type=click.IntRange(1, 256), default=None,
+              help="Partitions for new topics and lake files [default: AUCTION_PARTITIONS].")
+@click.option("--progress/--no-progress", default=None,
+              help="Progress bar on stderr [default: when stderr is a terminal].")
+@pass_ctx
+def generate_cmd(obj: _Context, events: int, rate: float | None, seed: int, target: str, days: float,
+                 start: Any, fraud_rate: float, fraud_mix: dict[str, float], partitions: int | None,
+                 progress: bool | None) -> None:  # fmt: skip
+    """Synthetic marketplace traffic (users, auctions, bids, planted fraud) to the broker or to bronze files.
+
+    Deterministic: the same options give the same events. Prints one summary line at the end.
+    """
+    import datetime as dt
+
+    from pipelines.generate import GeneratorConfig, to_broker, to_lake
+
+    if rate is not None and target != "broker":
+        raise click.UsageError("--rate applies to --to broker only")
+    settings = obj.settings
+    if partitions is not None:
+        settings = settings.model_copy(update={"partitions": partitions})
+    config = GeneratorConfig(
+        seed=seed, events=events, start=start.replace(tzinfo=dt.UTC), days=days, fraud_rate=fraud_rate,
+        fraud_mix=fraud_mix, partitions=settings.partitions,
+    )  # fmt: skip
+    show = sys.stderr.isatty() if progress is None else progress
+    if target == "lake":
+        from app.lake import Lake
+
+        summary = to_lake(config, Lake.from_settings(settings), progress=show)
+    else:
+        from app.broker import broker_address, running_embedded_broker
+
+        if not settings.broker_address and running_embedded_broker(settings) is None:
+            click.echo(
+                "note: no broker configured or running: using a temporary embedded broker, whose messages are "
+                "gone when this command ends (start `python -m app run` or set AUCTION_BROKER_ADDRESS)",
+                err=True,
+            )
+        with broker_address(settings) as address:
+            summary = to_broker(config, address, rate=rate, progress=show, settings=settings)
+    click.echo(summary.line())
 
 
 # ---- benchmarks ----------------------------------------------------------------------------------
