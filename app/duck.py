@@ -106,14 +106,22 @@ def lake_tables(lake: Lake) -> list[LakeTable]:
 
 
 def view_statements(tables: list[LakeTable]) -> list[str]:
-    """``CREATE SCHEMA`` + ``CREATE OR REPLACE VIEW`` for each table."""
+    """``CREATE SCHEMA`` + ``CREATE OR REPLACE VIEW`` for each table.
+
+    A partitioned table gets its ``date`` from the path. The view exposes it as ``date + 0``: DuckDB
+    1.5.5 crashes (internal error) answering ``min``/``max`` of a hive column from file statistics
+    (duckdb/duckdb#25690, fixed after 1.5.5); an expression sidesteps that and still prunes files.
+    """
     statements = [f"CREATE SCHEMA IF NOT EXISTS {layer}" for layer in LAYERS]
     for table in tables:
-        hive = "true" if table.partitioned else "false"
-        statements.append(
-            f'CREATE OR REPLACE VIEW {table.layer}."{table.name}" AS SELECT * FROM read_parquet('
-            f"{sql_literal(table.glob)}, hive_partitioning = {hive}, union_by_name = true)"
-        )
+        source = f"read_parquet({sql_literal(table.glob)}"
+        if table.partitioned:
+            source += ", hive_partitioning = true, hive_types = {'date': DATE})"
+            select = "SELECT * REPLACE (date + 0 AS date)"
+        else:
+            source += ", hive_partitioning = false)"
+            select = "SELECT *"
+        statements.append(f'CREATE OR REPLACE VIEW {table.layer}."{table.name}" AS {select} FROM {source}')
     return statements
 
 

@@ -69,7 +69,7 @@ def build_gold(con: duckdb.DuckDBPyConnection, flag_threshold: float = FLAG_THRE
     tables = {}
     for name in GOLD_TABLES:
         sql = query_text(name)
-        tables[name] = con.execute(sql, parameters(sql, flag_threshold)).fetch_arrow_table()
+        tables[name] = con.execute(sql, parameters(sql, flag_threshold)).to_arrow_table()
     return tables
 
 

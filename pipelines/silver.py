@@ -139,7 +139,7 @@ def classify_bids(
     lf = rules.known_currency(lf)
     lf = rules.known_value(lf, "channel", CHANNELS, "unknown_channel")
     lf = rules.valid_timestamps(lf, ["event_time", "bid_time"])
-    lf = rules.unique_key(lf, "bid_id", ["bid_id", "event_time", "event_id"])
+    lf = rules.unique_key(lf, "bid_id", ["bid_id", "event_time", *ARRIVAL, "event_id"])
     lf = rules.exists_in(lf, "bidder_id", user_ids, "unknown_bidder")
     facts = auctions.select(
         "auction_id",
@@ -175,7 +175,7 @@ def classify_alerts(bronze: pl.LazyFrame) -> pl.LazyFrame:
     lf = _dedup_then_rules(bronze)
     lf = rules.required(lf, ["event_id", "event_time", "alert_id", "bidder_id", "auction_id", "score", "alert_time"])
     lf = rules.valid_timestamps(lf, ["event_time", "alert_time"])
-    return rules.unique_key(lf, "alert_id", ["alert_id", "event_time", "event_id"])
+    return rules.unique_key(lf, "alert_id", ["alert_id", "event_time", *ARRIVAL, "event_id"])
 
 
 def silver_columns(table: str) -> list[str]:
