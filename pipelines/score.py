@@ -99,7 +99,8 @@ def on_bid(bid: Bid, stores: Stores, users: UserDirectory) -> Scored | str:
     info = auction_kv.get("i")
     t = to_epoch_ms(bid.bid_time)
     cents = int(bid.amount * 100)
-    if auction_kv.get("d:" + bid.bid_id) is not None:
+    seen = auction_kv.get("ids") or {}
+    if bid.bid_id in seen:
         return f"duplicate bid_id {bid.bid_id}"
     if info is not None:
         seller, category, start_ms, end_ms, currency, _start_cents, closed = info
@@ -112,7 +113,8 @@ def on_bid(bid: Bid, stores: Stores, users: UserDirectory) -> Scored | str:
         elapsed = (t - start_ms) / max(1, end_ms - start_ms)
     else:  # the auction's open event has not reached this partition: score without auction context
         seller, category, elapsed = "", "", 0.5
-    auction_kv.set("d:" + bid.bid_id, 1)
+    seen[bid.bid_id] = 1
+    auction_kv.set("ids", seen)
 
     # per auction: totals and who leads; per (bidder, auction): counts
     totals = auction_kv.get("t") or [0, "", 0]

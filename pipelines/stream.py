@@ -23,6 +23,7 @@ from pydantic import ValidationError
 from quixstreams import Application, message_context
 from quixstreams.models import Topic
 from quixstreams.models.serializers import Serializer
+from quixstreams.sinks import BaseSink
 
 from pipelines.bronze import BronzeSink
 from pipelines.contracts import (
@@ -169,6 +170,72 @@ class Processor:
         return ("dead-letters", key, letter.model_dump_json().encode())
 
 
+class StateCache(BaseSink):
+    """Write-back cache over the Quix store: state lives here between checkpoints and is written once per key.
+
+    Setting a key in Quix state costs a serialization and a transaction-cache update; a hot auction or
+    bidder would pay that on every bid. Instead the values are kept as Python objects and written to the
+    partition's store transaction when Quix flushes its sinks -- step 1 of a checkpoint, before the
+    changelog is produced and offsets are committed -- and the cache is then emptied, so it never
+    outlives a checkpoint (a crash loses it together with the uncommitted offsets it belongs to).
+    """
+
+    def __init__(self, context: Any, stream_id: str) -> None:
+        super().__init__()
+        self._context = context
+        self._stream_id = stream_id
+        self._values: dict[int, dict[tuple[str, str], Any]] = {}
+        self._dirty: dict[int, dict[tuple[str, str], None]] = {}
+
+    def _transaction(self, partition: int) -> Any:
+        return self._context.checkpoint.get_store_transaction(stream_id=self._stream_id, partition=partition)
+
+    def stores(self, partition: int) -> Stores:
+        values = self._values.setdefault(partition, {})
+        dirty = self._dirty.setdefault(partition, {})
+        return lambda prefix: _CachedView(self, partition, prefix, values, dirty)
+
+    def add(self, *args: Any, **kwargs: Any) -> None:  # pragma: no cover - fed through stores()
+        raise NotImplementedError
+
+    def flush(self) -> None:
+        for partition, dirty in self._dirty.items():
+            if not dirty:
+                continue
+            values, tx = self._values[partition], self._transaction(partition)
+            for prefix, key in dirty:
+                tx.set(key=key, value=values[(prefix, key)], prefix=prefix.encode())
+        self._values.clear()
+        self._dirty.clear()
+
+    def on_paused(self) -> None:
+        self._values.clear()
+        self._dirty.clear()
+
+
+_MISSING = object()
+
+
+class _CachedView:
+    __slots__ = ("_cache", "_dirty", "_partition", "_prefix", "_values")
+
+    def __init__(
+        self, cache: StateCache, partition: int, prefix: str, values: dict[Any, Any], dirty: dict[Any, None]
+    ) -> None:
+        self._cache, self._partition, self._prefix, self._values, self._dirty = cache, partition, prefix, values, dirty
+
+    def get(self, key: str, default: Any = None) -> Any:
+        value = self._values.get((self._prefix, key), _MISSING)
+        if value is _MISSING:
+            tx = self._cache._transaction(self._partition)
+            value = self._values[(self._prefix, key)] = tx.get(key=key, prefix=self._prefix.encode())
+        return default if value is None else value
+
+    def set(self, key: str, value: Any) -> None:
+        self._values[(self._prefix, key)] = value
+        self._dirty[(self._prefix, key)] = None
+
+
 class PayloadSerializer(Serializer):
     """Serializes an :data:`Out` record: its value bytes were made by the processing step."""
 
@@ -188,14 +255,15 @@ def define_pipeline(
     users = app.dataframe(inputs["users"])
     events = app.dataframe(inputs["auctions"]).concat(app.dataframe(inputs["bids"]))
     events.register_store()
-    context, stream_id, sink = events.processing_context, events.stream_id, processor.sink
+    context, sink = events.processing_context, processor.sink
+    state = StateCache(context, events.stream_id)
     context.sink_manager.register(sink)
+    context.sink_manager.register(state)
 
     def on_event(value: bytes | None, key: bytes | None, timestamp: int, headers: Any) -> list[Out]:
         msg = message_context()
-        tx = context.checkpoint.get_store_transaction(stream_id=stream_id, partition=msg.partition)
         out = processor.process(
-            msg.topic, msg.partition, msg.offset, key, value, timestamp, lambda p: tx.as_state(prefix=p.encode())
+            msg.topic, msg.partition, msg.offset, key, value, timestamp, state.stores(msg.partition)
         )
         if sink.full(msg.topic, msg.partition):
             sink.flush_partition(msg.topic, msg.partition)

@@ -54,8 +54,8 @@ def bid(i: int, auction_i: int, bidder: int, t: int, cents: int, device: str = "
     return ("bids", f"a{auction_i}", json.dumps(record).encode())
 
 
-def marketplace(bids: int, auctions: int = 200, users: int = 300, seed: int = 7) -> Iterator[Message]:
-    """Users, then auctions, then ``bids`` honest bids spread over the auctions (one hour of bidding)."""
+def marketplace(bids: int, auctions: int = 200, users: int = 300, bots: int = 3, seed: int = 7) -> Iterator[Message]:
+    """Users, auctions, then ``bids`` bids 50 ms apart spread over the auctions; every 10th is a bot's (u1..)."""
     rng = random.Random(seed)
     for i in range(users):
         yield user(i)
@@ -65,7 +65,8 @@ def marketplace(bids: int, auctions: int = 200, users: int = 300, seed: int = 7)
     for i in range(bids):
         a = rng.randrange(auctions)
         price[a] += rng.randint(50, 300)
-        yield bid(i, a, 10 + rng.randrange(users - 10), T0 + 60_000 + i * 50, price[a], device=f"d{i % 7}")
+        bidder = 1 + (i // 10) % bots if bots and i % 10 == 0 else 10 + rng.randrange(users - 10)
+        yield bid(i, a, bidder, T0 + 60_000 + i * 50, price[a], device=f"d{i % 7}")
 
 
 def produce(
