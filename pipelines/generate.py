@@ -13,6 +13,7 @@ Pipeline of this stage (each step a module):
 * :mod:`pipelines.generate_bids` -- the bidding itself (proxy bidding with eBay increments, bid wars, late
   surges, sniping) and each auction's result;
 * :mod:`pipelines.generate_tables` -- event order, ids and the contract-shaped Arrow tables;
+* :mod:`pipelines.generate_wire` -- the wire form (the contract's JSON), built column-wise;
 * :mod:`pipelines.generate_sinks` -- bronze Parquet (:func:`to_lake`) and the broker (:func:`to_broker`).
 
 Representation: :func:`generate` yields lists of ``(topic, key, record)`` in event-time order, where
@@ -145,7 +146,8 @@ def generate(config: GeneratorConfig) -> Iterator[list[tuple[str, str, dict[str,
     Users come before their first action, an auction's opening before its bids and its close after
     its last bid. At most ``config.batch_size`` events per list.
     """
-    from pipelines.generate_tables import build, wire_batches
+    from pipelines.generate_tables import build
+    from pipelines.generate_wire import wire_batches
 
     yield from wire_batches(build(config), config.batch_size)
 

@@ -19,20 +19,21 @@ import bisect
 import random
 from array import array
 from dataclasses import dataclass, field
+from itertools import repeat
+from typing import Any
+
+import numpy as np
 
 from pipelines.generate_fraud import HONEST, PROBE, RAISE, FraudPlan
 from pipelines.generate_world import Auctions, Users
 
-_STEPS = ((100, 5), (500, 25), (2_500, 50), (10_000, 100), (25_000, 250), (50_000, 500), (100_000, 1_000),
-          (250_000, 2_500), (500_000, 5_000))  # fmt: skip
+_LIMITS = (100, 500, 2_500, 10_000, 25_000, 50_000, 100_000, 250_000, 500_000)
+_STEPS = (5, 25, 50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000)
 
 
 def increment(cents: int) -> int:
     """eBay's bid increment at a price (cents): 0.05 below 1.00 ... 100.00 from 5,000 up."""
-    for limit, step in _STEPS:
-        if cents < limit:
-            return step
-    return 10_000
+    return _STEPS[bisect.bisect_right(_LIMITS, cents)]
 
 
 def final_price(high: int, second: int, start: int, reserve: int) -> int:
@@ -43,15 +44,14 @@ def final_price(high: int, second: int, start: int, reserve: int) -> int:
 
 @dataclass
 class Bids:
-    """Columns of the bids, in generation order (per auction, by time)."""
+    """Columns of the bids, in generation order (auction by auction, by time). Channels and labels are
+    derived from device and bidder afterwards (:func:`pipelines.generate_tables.build`)."""
 
     time: array = field(default_factory=lambda: array("q"))
     auction: array = field(default_factory=lambda: array("q"))
     bidder: array = field(default_factory=lambda: array("q"))
     amount: array = field(default_factory=lambda: array("q"))
-    channel: bytearray = field(default_factory=bytearray)
     device: array = field(default_factory=lambda: array("q"))
-    label: bytearray = field(default_factory=bytearray)
 
 
 def honest_pool(rng: random.Random, users: Users, sellers: int, plan: FraudPlan) -> tuple[list[int], list[float]]:
@@ -65,71 +65,89 @@ def honest_pool(rng: random.Random, users: Users, sellers: int, plan: FraudPlan)
     return pool, cum
 
 
-def run_auctions(rng: random.Random, users: Users, auctions: Auctions, plan: FraudPlan, sellers: int) -> Bids:
+def honest_times(nprng: np.random.Generator, auctions: Auctions, plan: FraudPlan) -> list[int]:
+    """Times of every auction's honest bids, auction by auction, sorted within each auction.
+
+    A mixture: a quarter uniform over the window, a fifth early, a third in a late surge (last 15 %),
+    a fifth sniping in the last 90 seconds. Where shills or a ring bid, one honest bid comes late.
+    """
+    counts = np.asarray(auctions.bids, dtype=np.int64)
+    owner = np.repeat(np.arange(len(counts)), counts)
+    begin = np.asarray(auctions.start_ms, dtype=np.int64)[owner]
+    span = (np.asarray(auctions.end_ms, dtype=np.int64)[owner] - begin - 2).astype(np.float64)
+    n = len(owner)
+    r, u1, u2 = nprng.random(n), nprng.random(n), nprng.random(n)
+    snipe = 1.0 - np.minimum(1.0, u1 * 90_000.0 / np.maximum(span, 1.0))
+    x = np.where(r < 0.25, u1, np.where(r < 0.45, 0.3 * u1, np.where(r < 0.8, 1.0 - 0.15 * u1 * u2, snipe)))
+    if plan.needs_late_honest and n:
+        firsts = np.cumsum(counts) - counts
+        late = [firsts[a] for a in sorted(plan.needs_late_honest) if counts[a]]
+        x[late] = 1.0 - 0.1 * u2[late]
+    times = begin + 1 + (x * span).astype(np.int64)
+    return list(times[np.lexsort((times, owner))].tolist())
+
+
+def run_auctions(
+    rng: random.Random, nprng: np.random.Generator, users: Users, auctions: Auctions, plan: FraudPlan, sellers: int
+) -> Bids:
     """Simulate every auction's bids (exactly its planned count) and fill in its result."""
     out = Bids()
     pool, cum = honest_pool(rng, users, sellers, plan)
     total = cum[-1] if cum else 0.0
+    times = honest_times(nprng, auctions, plan)
+    pos = 0
     rand = rng.random
+    bisect_right = bisect.bisect_right
     take_at = plan.takeover_at
-    channel0, channel1 = users.channel0, users.channel1
-    t_app, a_app, b_app, m_app = out.time.append, out.auction.append, out.bidder.append, out.amount.append
-    c_app, d_app, l_app = out.channel.append, out.device.append, out.label.append
+    channel1 = users.channel1
+    b_app, m_app, d_app = out.bidder.append, out.amount.append, out.device.append
+    t_ext, a_ext = out.time.extend, out.auction.extend
     for a in range(len(auctions)):
         honest = auctions.bids[a]
         claims = plan.claims.get(a)
         if not honest and not claims:
             continue
-        begin, end, seller = auctions.start_ms[a], auctions.end_ms[a], auctions.seller[a]
+        end, seller = auctions.end_ms[a], auctions.seller[a]
         start, market = auctions.start_price[a], auctions.market[a]
-        span = end - begin - 2
         # honest participants: a few keen bidders fight a bid war, others drop in once
         parts: list[int] = []
         if honest:
             want = 1 if honest == 1 else max(2, int(honest * (0.25 + 0.35 * rand())))
+            chosen = set()
             for _ in range(want * 3 if pool else 0):
-                u = pool[bisect.bisect(cum, rand() * total)]
-                if u != seller and u not in parts and take_at.get(u, end) >= end:
+                u = pool[bisect_right(cum, rand() * total)]
+                if u != seller and u not in chosen and take_at.get(u, end) >= end:
                     parts.append(u)
+                    chosen.add(u)
                     if len(parts) == want:
                         break
             if not parts:  # tiny worlds only: anyone but the seller, honest users first
                 parts = [next(u for u in [*pool, *range(len(users))] if u != seller)]
         m = len(parts)
-        slots = []
-        for _ in range(honest):
-            r = rand()
-            if r < 0.25:
-                x = rand()
-            elif r < 0.45:
-                x = 0.3 * rand()
-            elif r < 0.8:
-                x = 1.0 - 0.15 * rand() * rand()
-            else:  # sniping: the last 90 seconds
-                x = 1.0 - min(1.0, rand() * 90_000 / span) if span > 0 else rand()
-            slots.append((begin + 1 + int(x * span), HONEST, -1, 0, 0, 0))
+        mine = times[pos : pos + honest]
+        pos += honest
+        slots: Any
         if claims:
-            if a in plan.needs_late_honest and slots:
-                slots[0] = (begin + 1 + int((1.0 - 0.1 * rand()) * span), HONEST, -1, 0, 0, 0)
-            slots.extend(claims)
-        slots.sort()
+            slots = sorted([(t, HONEST, -1, 0) for t in mine] + claims)
+            t_ext(s[0] for s in slots)
+        else:
+            slots = zip(mine, repeat(HONEST), repeat(-1), repeat(0))
+            t_ext(mine)
+        a_ext(repeat(a, honest + (len(claims) if claims else 0)))
         high = second = 0
         leader = -1
-        price = start
         cap = market * 3 // 2
-        for t, kind, b, dev, chan, label in slots:
+        for _t, kind, b, dev in slots:
             if kind == HONEST:
                 i = int(rand() * m)
                 b = parts[i]
                 if b == leader and m > 1:
                     b = parts[(i + 1) % m]
-                dev = 2 * b
-                chan = channel0[b]
-                if channel1[b] != 255 and rand() < 0.3:
-                    dev += 1
-                    chan = channel1[b]
+                dev = 2 * b + 1 if channel1[b] != 255 and rand() < 0.3 else 2 * b
                 if leader < 0:
-                    amount = start if rand() < 0.6 else start + increment(start) * (1 + int(rand() * 3))
+                    amount = (
+                        start if rand() < 0.6 else start + _STEPS[bisect_right(_LIMITS, start)] * (1 + int(rand() * 3))
+                    )
                 else:
                     r = rand()
                     if r < 0.45 or high > cap:
@@ -140,16 +158,17 @@ def run_auctions(rng: random.Random, users: Users, auctions: Auctions, plan: Fra
                         mult = 3 + int(rand() * 4)
                     else:
                         mult = 6 + int(rand() * 20)
-                    amount = high + increment(high) * mult
+                    amount = high + _STEPS[bisect_right(_LIMITS, high)] * mult
             elif leader < 0:
                 amount = start
             elif kind == RAISE or (kind == PROBE and b == leader):
-                amount = high + increment(high)
-            elif kind == PROBE:
-                amount = price + increment(price)
+                amount = high + _STEPS[bisect_right(_LIMITS, high)]
+            elif kind == PROBE:  # the visible price follows from the two highest maxima
+                price = min(high, second + _STEPS[bisect_right(_LIMITS, second)]) if second else start
+                amount = price + _STEPS[bisect_right(_LIMITS, price)]
             else:  # OUTSIZED
                 base = max(high, start, market // 2)
-                amount = max(high + increment(high), int(base * (3.0 + 5.0 * rand())))
+                amount = max(high + _STEPS[bisect_right(_LIMITS, high)], int(base * (3.0 + 5.0 * rand())))
             if leader < 0:
                 leader, high = b, amount
             elif amount > high:
@@ -157,19 +176,11 @@ def run_auctions(rng: random.Random, users: Users, auctions: Auctions, plan: Fra
                     second = high
                     leader = b
                 high = amount
-                if second:
-                    price = min(high, second + increment(second))
-            else:  # a probe that stays below the leader's maximum pushes the price up
-                if amount > second:
-                    second = amount
-                price = min(high, second + increment(second))
-            t_app(t)
-            a_app(a)
+            elif amount > second:  # a probe that stays below the leader's maximum pushes the price up
+                second = amount
             b_app(b)
             m_app(amount)
-            c_app(chan)
             d_app(dev)
-            l_app(label)
         reserve = auctions.reserve[a]
         if leader >= 0 and high >= reserve:
             auctions.winner[a] = leader

@@ -37,14 +37,15 @@ HOUR_MS = 3_600_000
 class FraudPlan:
     """Who is planted, and the slots they claim.
 
-    ``claims[auction]`` lists ``(time, kind, bidder, device, channel, label)``.
+    ``claims[auction]`` lists ``(time, kind, bidder, device)``; a bid's channel follows from its device and
+    its label from its bidder (and, for a takeover account, from being after the takeover).
     """
 
     actors: dict[int, int] = field(default_factory=dict)  # user -> label code
-    claims: dict[int, list[tuple[int, int, int, int, int, int]]] = field(default_factory=lambda: defaultdict(list))
+    claims: dict[int, list[tuple[int, int, int, int]]] = field(default_factory=lambda: defaultdict(list))
     takeover_at: dict[int, int] = field(default_factory=dict)  # user -> takeover time
     needs_late_honest: set[int] = field(default_factory=set)  # auctions where an honest bid should come late
-    extra_devices: int = 0  # devices numbered after the users' own (2 per user)
+    extra_channels: list[int] = field(default_factory=list)  # channels of devices numbered after the users' own
 
 
 def _counts(total: int, mix: dict[str, float]) -> dict[str, int]:
@@ -113,7 +114,7 @@ def _claim(auctions: Auctions, a: int, wanted: int, keep: int = 1) -> int:
 
 def _shill(rng: random.Random, plan: FraudPlan, u: int, users: Users, auctions: Auctions,
            by_seller: dict[int, list[int]], targets: list[int]) -> None:  # fmt: skip
-    channel, device = users.channel0[u], 2 * u
+    device = 2 * u
     for s in _pick_sellers(rng, targets, rng.randint(1, 3)):
         for a in by_seller[s][:40]:
             if rng.random() > 0.9:
@@ -122,7 +123,7 @@ def _shill(rng: random.Random, plan: FraudPlan, u: int, users: Users, auctions: 
             begin, span = auctions.start_ms[a], auctions.end_ms[a] - auctions.start_ms[a]
             for _ in range(n):
                 t = begin + 1 + int(span * rng.uniform(0.01, 0.33))
-                plan.claims[a].append((t, RAISE, u, device, channel, LABEL_CODE["shill"]))
+                plan.claims[a].append((t, RAISE, u, device))
             if n:
                 plan.needs_late_honest.add(a)
 
@@ -142,7 +143,7 @@ def _ring(rng: random.Random, plan: FraudPlan, members: list[int], users: Users,
             for _ in range(n):
                 u = members[turn % len(members)]
                 turn += 1
-                plan.claims[a].append((min(t, end - 1), RAISE, u, 2 * u, users.channel0[u], LABEL_CODE["collusion"]))
+                plan.claims[a].append((min(t, end - 1), RAISE, u, 2 * u))
                 t += rng.randint(30_000, 600_000)
             if n:
                 plan.needs_late_honest.add(a)
@@ -161,7 +162,7 @@ def _bot(rng: random.Random, plan: FraudPlan, u: int, users: Users, auctions: Au
             t = begin + int((end - begin) * rng.uniform(0.1, 0.9))
         t = max(begin + 1, t)
         for gap in gaps:
-            plan.claims[a].append((min(t, end - 1), PROBE, u, 2 * u, channel, LABEL_CODE["bot"]))
+            plan.claims[a].append((min(t, end - 1), PROBE, u, 2 * u))
             t += gap
 
 
@@ -173,9 +174,8 @@ def _takeover(
     plan.takeover_at[u] = at
     users.signup_ms[u] -= int(rng.uniform(2, 8) * 365 * 86_400_000)
     users.rating[u] = max(users.rating[u], rng.randint(150, 2000))
-    device = 2 * len(users) + plan.extra_devices
-    plan.extra_devices += 1
-    channel = 0 if rng.random() < 0.6 else 2
+    device = 2 * len(users) + len(plan.extra_channels)
+    plan.extra_channels.append(0 if rng.random() < 0.6 else 2)
     window = at + rng.randint(1, 4) * HOUR_MS
     sample = rng.sample(range(len(auctions)), min(len(auctions), 400))
     eligible = [
@@ -186,4 +186,4 @@ def _takeover(
     for a in eligible[: rng.randint(2, 5)]:
         if _claim(auctions, a, 1):
             lo, hi = max(auctions.start_ms[a], at) + 1, min(auctions.end_ms[a], window) - 1
-            plan.claims[a].append((rng.randint(lo, max(lo, hi)), OUTSIZED, u, device, channel, LABEL_CODE["takeover"]))
+            plan.claims[a].append((rng.randint(lo, max(lo, hi)), OUTSIZED, u, device))

@@ -19,8 +19,9 @@ import numpy as np
 import pyarrow as pa
 
 from pipelines.contracts import bronze_schema
-from pipelines.generate import GenerateSummary, GeneratorConfig, generate
+from pipelines.generate import GenerateSummary, GeneratorConfig
 from pipelines.generate_tables import TOPIC_ORDER, Built, build
+from pipelines.generate_wire import json_batches
 
 if TYPE_CHECKING:
     from app.lake import Lake
@@ -116,7 +117,6 @@ def produce(
     settings: Settings | None = None,
 ) -> GenerateSummary:
     """Produce every event as JSON to its topic (string key per ``TOPIC_KEYS``) and wait for the acks."""
-    import orjson
     from confluent_kafka import KafkaException, Producer
 
     from app.errors import UserError
@@ -142,15 +142,13 @@ def produce(
     pacer = _Pacer(rate)
     step = max(1, int(rate // 100)) if rate else config.batch_size
     began = time.perf_counter()
-    dumps = orjson.dumps
     send: Callable[..., None] = producer.produce
     with _progress(config.events, progress) as bar:
-        for batch in generate(config):
+        for batch in json_batches(build(config), config.batch_size):
             for begin in range(0, len(batch), step):
                 chunk = batch[begin : begin + step]
                 pacer.take(len(chunk))
-                for topic, key, record in chunk:
-                    value = dumps(record)
+                for topic, key, value in chunk:
                     while True:
                         try:
                             send(topic, value, key, on_delivery=delivered)

@@ -2,13 +2,12 @@
 
 :func:`build` runs the simulation for a config and returns one Arrow table per topic (the columns of
 ``pipelines.contracts.arrow_schema``, rows in event-time order) plus each row's Kafka key and partition.
-:func:`wire_batches` turns those tables into wire records (JSON-ready dicts) in global event order.
+The wire form (JSON) is made from these tables by :mod:`pipelines.generate_wire`.
 """
 
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,7 +15,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipelines.contracts import CHANNELS, SCHEMA_VERSION, TOPIC_KEYS, Auction, Bid, User, arrow_schema, to_epoch_ms
+from pipelines.contracts import CHANNELS, SCHEMA_VERSION, Auction, Bid, User, arrow_schema, to_epoch_ms
 from pipelines.generate import GeneratorConfig
 from pipelines.generate_bids import run_auctions
 from pipelines.generate_fraud import LABELS, plan_fraud
@@ -61,10 +60,10 @@ def build(config: GeneratorConfig) -> Built:
     n_users, n_auctions, n_bids = plan_counts(config.events)
     sellers = max(1, min(n_users - 1, round(n_users * 0.12)))
     users = make_users(rng, n_users, sellers, start_ms)
-    auctions = make_auctions(rng, users, sellers, n_auctions, n_bids, start_ms, span_ms)
-    plan = plan_fraud(rng, users, auctions, sellers, config.fraud_rate, config.fraud_mix)
-    bids = run_auctions(rng, users, auctions, plan, sellers)
     nprng = np.random.default_rng(rng.getrandbits(64))
+    auctions = make_auctions(nprng, users, sellers, n_auctions, n_bids, start_ms, span_ms)
+    plan = plan_fraud(rng, users, auctions, sellers, config.fraud_rate, config.fraud_mix)
+    bids = run_auctions(rng, nprng, users, auctions, plan, sellers)
 
     b_time, b_bidder = _col(bids.time), _col(bids.bidder)
     a_seller, a_start, a_end = _col(auctions.seller), _col(auctions.start_ms), _col(auctions.end_ms)
@@ -142,7 +141,21 @@ def build(config: GeneratorConfig) -> Built:
 
     b_idx = local[kinds_sorted == 2]
     b_auction = _col(bids.auction)[b_idx]
-    labels = _col(bids.label, np.uint8)[b_idx]
+    # a bid's channel is its device's; its label its bidder's (a takeover account's only after the takeover)
+    device = _col(bids.device)[b_idx]
+    device_channel = np.concatenate(
+        [np.stack([_col(users.channel0, np.uint8), _col(users.channel1, np.uint8)], axis=1).reshape(-1),
+         np.asarray(plan.extra_channels, dtype=np.uint8)]
+    )  # fmt: skip
+    user_label = np.zeros(n_users, dtype=np.uint8)
+    takeover_at = np.full(n_users, np.iinfo(np.int64).max, dtype=np.int64)
+    for u, code in plan.actors.items():
+        user_label[u] = code
+    for u, at in plan.takeover_at.items():
+        takeover_at[u] = at
+    bidder = b_bidder[b_idx]
+    labels = np.where(b_time[b_idx] > takeover_at[bidder], user_label[bidder], 0)
+    labels[user_label[bidder] != 4] = user_label[bidder][user_label[bidder] != 4]
     bids_table = pa.Table.from_arrays(
         [
             _ids(f"e-{run}-", position[kinds_sorted == 2], 9),
@@ -150,12 +163,12 @@ def build(config: GeneratorConfig) -> Built:
             pa.array(np.full(len(b_idx), SCHEMA_VERSION, dtype=np.int64)),
             _ids(f"b-{run}-", np.arange(len(b_idx)), 9),
             auction_ids.take(b_auction),
-            user_ids.take(b_bidder[b_idx]),
+            user_ids.take(bidder),
             _money(_col(bids.amount)[b_idx]),
             currency.take(b_auction),
             _times(b_time[b_idx]),
-            pa.array(CHANNELS).take(_col(bids.channel, np.uint8)[b_idx]),
-            _ids(f"d-{run}-", _col(bids.device)[b_idx], 7),
+            pa.array(CHANNELS).take(device_channel[device]),
+            _ids(f"d-{run}-", device, 7),
             pa.array(LABELS, pa.string()).take(labels),
         ],
         schema=arrow_schema(Bid),
@@ -184,8 +197,25 @@ def _col(values: Any, dtype: Any = np.int64) -> np.ndarray:
 
 
 def _ids(prefix: str, numbers: np.ndarray, width: int) -> pa.Array:
-    digits = pc.utf8_lpad(pa.array(np.asarray(numbers, dtype=np.int64)).cast(pa.string()), width, "0")
-    return pc.binary_join_element_wise(prefix, digits, "")
+    """``prefix`` + the zero-padded number, built as fixed-width bytes (no Python string per id).
+
+    Numbers too wide for ``width`` digits fall back to Arrow's formatting (same text, just slower).
+    """
+    numbers = np.asarray(numbers, dtype=np.int64)
+    n = len(numbers)
+    if n and int(numbers.max()) >= 10**width:
+        digits = pc.utf8_lpad(pa.array(numbers).cast(pa.string()), width, "0")
+        return pc.binary_join_element_wise(prefix, digits, "")
+    head = np.frombuffer(prefix.encode(), dtype=np.uint8)
+    size = len(head) + width
+    block = np.empty((n, size), dtype=np.uint8)
+    block[:, : len(head)] = head
+    rest = numbers.copy()
+    for column in range(size - 1, len(head) - 1, -1):
+        block[:, column] = 48 + rest % 10
+        rest //= 10
+    offsets = np.arange(0, (n + 1) * size, size, dtype=np.int32)
+    return pa.Array.from_buffers(pa.string(), n, [None, pa.py_buffer(offsets), pa.py_buffer(block)])
 
 
 def _times(epoch_ms: np.ndarray) -> pa.Array:
@@ -201,35 +231,3 @@ def _money(cents: np.ndarray, valid: np.ndarray | None = None) -> pa.Array:
     validity = None if valid is None else pa.array(np.asarray(valid, dtype=bool)).buffers()[1]
     nulls = -1 if valid is not None else 0
     return pa.Array.from_buffers(pa.decimal128(18, 2), len(cents), [validity, pa.py_buffer(words)], null_count=nulls)
-
-
-def wire_records(table: pa.Table) -> list[dict[str, Any]]:
-    """Rows of a contract table as JSON-ready dicts (money ``"12.50"``, times ``"...T08:00:00.123Z"``)."""
-    columns = []
-    for column in table.columns:
-        if pa.types.is_timestamp(column.type):
-            column = pc.strftime(column, format="%Y-%m-%dT%H:%M:%SZ")
-        elif pa.types.is_decimal(column.type):
-            column = column.cast(pa.string())
-        columns.append(column.to_pylist())
-    names = table.column_names
-    return [dict(zip(names, row, strict=True)) for row in zip(*columns, strict=True)]
-
-
-def wire_batches(built: Built, batch_size: int) -> Iterator[list[tuple[str, str, dict[str, Any]]]]:
-    """The events in global event order, ``batch_size`` at a time, as ``(topic, key, record)``."""
-    cursors = dict.fromkeys(TOPIC_ORDER, 0)
-    key_fields = [TOPIC_KEYS[t] for t in TOPIC_ORDER]
-    for begin in range(0, len(built.topic_of), batch_size):
-        codes = built.topic_of[begin : begin + batch_size]
-        counts = np.bincount(codes, minlength=3)
-        records = []
-        for code, topic in enumerate(TOPIC_ORDER):
-            n = int(counts[code])
-            records.append(iter(wire_records(built.tables[topic].slice(cursors[topic], n))))
-            cursors[topic] += n
-        batch = []
-        for code in codes.tolist():
-            record = next(records[code])
-            batch.append((TOPIC_ORDER[code], record[key_fields[code]], record))
-        yield batch

@@ -15,6 +15,8 @@ import unicodedata
 from array import array
 from dataclasses import dataclass
 
+import numpy as np
+
 DAY_MS = 86_400_000
 YEAR_MS = 365 * DAY_MS
 
@@ -66,16 +68,19 @@ def _ascii(text: str) -> str:
 
 
 @functools.lru_cache(maxsize=1)
-def pools() -> dict[str, tuple[list[str], list[str], list[str]]]:
-    """Per country: first names, last names and cities, from a seeded Faker (fixed content, cached)."""
+def pools() -> dict[str, tuple[list[tuple[str, str]], list[tuple[str, str]], list[str]]]:
+    """Per country: first and last names (each with its ASCII form for emails) and cities.
+
+    Drawn once per process from a Faker seeded with a constant, so their content is fixed.
+    """
     from faker import Faker
 
     result = {}
     for code, (locale, *_rest) in COUNTRIES.items():
         fake = Faker(locale)
         fake.seed_instance(20261101)
-        firsts = list(dict.fromkeys(fake.first_name() for _ in range(240)))
-        lasts = list(dict.fromkeys(fake.last_name() for _ in range(240)))
+        firsts = [(n, _ascii(n)) for n in dict.fromkeys(fake.first_name() for _ in range(240))]
+        lasts = [(n, _ascii(n)) for n in dict.fromkeys(fake.last_name() for _ in range(240))]
         cities = list(dict.fromkeys(fake.city() for _ in range(80)))
         result[code] = (firsts, lasts, cities)
     return result
@@ -110,14 +115,14 @@ def make_users(rng: random.Random, count: int, sellers: int, start_ms: int) -> U
     for n in range(count):
         ci = bisect.bisect(cum, rand() * cum[-1])
         firsts, lasts, cities = table[codes[ci]]
-        first = firsts[int(rand() * len(firsts))]
-        last = lasts[int(rand() * len(lasts))]
+        first, first_ascii = firsts[int(rand() * len(firsts))]
+        last, last_ascii = lasts[int(rand() * len(lasts))]
         seller = n < sellers
         new = not seller and rand() < 0.25
         age_days = rng.uniform(30, 3650) if not seller else rng.uniform(180, 5000)
         users.name.append(f"{first} {last}")
         sep = "." if rand() < 0.6 else "_"
-        users.email.append(f"{_ascii(first)}{sep}{_ascii(last)}{n % 997}@{EMAIL_DOMAINS[int(rand() * 7)]}")
+        users.email.append(f"{first_ascii}{sep}{last_ascii}{n % 997}@{EMAIL_DOMAINS[int(rand() * 7)]}")
         users.country.append(ci)
         users.city.append(cities[int(rand() * len(cities))])
         users.signup_ms.append(start_ms - int(age_days * DAY_MS))
@@ -155,60 +160,63 @@ class Auctions:
         return len(self.seller)
 
 
-def nice_cents(value: float) -> int:
-    """Round a price the way sellers write them: 0.99 / 4.99 / 25.00 / 1,250 ..."""
-    if value < 10:
-        return max(99, int(value) * 100 + 99)
-    if value < 100:
-        return int(value) * 100 + (99 if value % 1 > 0.5 else 0)
-    step = 5 if value < 1000 else 50
-    return int(value // step * step) * 100
+def nice_cents(value: np.ndarray) -> np.ndarray:
+    """Round prices (in currency units) the way sellers write them, as cents: 4.99 / 25.00 / 1,250.00 ..."""
+    whole = np.floor(value)
+    cents = np.where(
+        value < 10,
+        np.maximum(99, whole * 100 + 99),
+        np.where(value < 100, whole * 100 + np.where(value % 1 > 0.5, 99, 0),
+                 np.floor(value / np.where(value < 1000, 5, 50)) * np.where(value < 1000, 5, 50) * 100),
+    )  # fmt: skip
+    return cents.astype(np.int64)
+
+
+def _to_array(values: np.ndarray) -> array:
+    out = array("q")
+    out.frombytes(np.ascontiguousarray(values, dtype=np.int64).tobytes())
+    return out
+
+
+def titles() -> list[str]:
+    """Every title an auction can have: ``"<adjective> <item>"``, grouped by category."""
+    return [f"{adj} {noun}" for c in CATEGORY_NAMES for noun in CATEGORIES[c][3] for adj in ADJECTIVES]
 
 
 def make_auctions(
-    rng: random.Random, users: Users, sellers: int, count: int, bids: int, start_ms: int, span_ms: int
+    nprng: np.random.Generator, users: Users, sellers: int, count: int, bids: int, start_ms: int, span_ms: int
 ) -> Auctions:
-    """``count`` auctions by the first ``sellers`` users, sharing ``bids`` bid slots between them."""
-    out = Auctions(
-        seller=array("q"), category=array("q"), title=[], currency=array("q"), market=array("q"),
-        start_price=array("q"), reserve=array("q"), start_ms=array("q"), end_ms=array("q"), bids=array("q"),
-        final_price=array("q"), winner=array("q"),
-    )  # fmt: skip
-    seller_cum = list(_cumulative([1.0 / (i + 1) ** 0.8 for i in range(sellers)]))
-    cat_cum = list(_cumulative([CATEGORIES[c][2] for c in CATEGORY_NAMES]))
-    dur_cum = list(_cumulative(DURATION_WEIGHTS))
+    """``count`` auctions by the first ``sellers`` users (a few power sellers), sharing ``bids`` bid slots."""
+    seller_w = 1.0 / np.arange(1, sellers + 1) ** 0.8
+    seller = np.minimum(np.searchsorted(np.cumsum(seller_w), nprng.random(count) * seller_w.sum()), sellers - 1)
+    pop = np.array([CATEGORIES[c][2] for c in CATEGORY_NAMES])
+    cat = np.minimum(np.searchsorted(np.cumsum(pop), nprng.random(count) * pop.sum()), len(pop) - 1)
+    median = np.array([CATEGORIES[c][0] for c in CATEGORY_NAMES])[cat]
+    sigma = np.array([CATEGORIES[c][1] for c in CATEGORY_NAMES])[cat]
+    country = np.frombuffer(users.country, dtype=np.int8).astype(np.int64)[seller] if count else seller
+    fx = np.array([COUNTRIES[c][2] for c in COUNTRY_CODES])[country]
+    currency = np.array([CURRENCY_CODES.index(COUNTRIES[c][1]) for c in COUNTRY_CODES])[country]
+    market = median * fx * np.exp(sigma * nprng.standard_normal(count))
+    start = np.where(nprng.random(count) < 0.85, nice_cents(market * nprng.uniform(0.05, 0.8, count)),
+                     nice_cents(market * 0.01))  # fmt: skip
+    reserve = np.maximum(start + 100, nice_cents(market * nprng.uniform(0.6, 1.15, count)))
+    reserve = np.where(nprng.random(count) < 0.3, reserve, -1)
     scale = min(1.0, span_ms / (14 * DAY_MS))
-    rand = rng.random
-    weights = []
-    for _ in range(count):
-        seller = bisect.bisect(seller_cum, rand() * seller_cum[-1])
-        cat = bisect.bisect(cat_cum, rand() * cat_cum[-1])
-        median, sigma, pop, nouns = CATEGORIES[CATEGORY_NAMES[cat]]
-        currency_code = COUNTRIES[COUNTRY_CODES[users.country[seller]]][1]
-        fx = COUNTRIES[COUNTRY_CODES[users.country[seller]]][2]
-        market = median * fx * rng.lognormvariate(0, sigma)
-        start_price = nice_cents(market * rng.uniform(0.05, 0.8)) if rand() < 0.85 else nice_cents(market * 0.01)
-        reserve = -1
-        if rand() < 0.3:
-            reserve = max(start_price + 100, nice_cents(market * rng.uniform(0.6, 1.15)))
-        duration = DURATIONS[bisect.bisect(dur_cum, rand() * dur_cum[-1])] * DAY_MS * scale
-        duration = max(60_000.0, min(duration, span_ms - 2))
-        begin = start_ms + int(rand() * (span_ms - duration))
-        out.seller.append(seller)
-        out.category.append(cat)
-        out.title.append(f"{ADJECTIVES[int(rand() * len(ADJECTIVES))]} {nouns[int(rand() * len(nouns))]}")
-        out.currency.append(CURRENCY_CODES.index(currency_code))
-        out.market.append(int(market * 100))
-        out.start_price.append(start_price)
-        out.reserve.append(reserve)
-        out.start_ms.append(begin)
-        out.end_ms.append(begin + int(duration))
-        # a quarter of the auctions draw no bid at all; the rest a heavy-tailed share of the bids
-        weights.append(0.0 if rand() < 0.22 else rng.lognormvariate(0, 0.9) * pop)
-    out.bids.extend(_share(bids, weights))
-    out.final_price.extend([-1] * count)
-    out.winner.extend([-1] * count)
-    return out
+    days = np.array(DURATIONS)[np.searchsorted(np.cumsum(DURATION_WEIGHTS), nprng.random(count), side="right")]
+    duration = np.clip(days * DAY_MS * scale, 60_000, span_ms - 2).astype(np.int64)
+    begin = start_ms + (nprng.random(count) * (span_ms - duration)).astype(np.int64)
+    per_cat = len(ADJECTIVES) * np.array([len(CATEGORIES[c][3]) for c in CATEGORY_NAMES])
+    title = (np.cumsum(per_cat) - per_cat)[cat] + (nprng.random(count) * per_cat[cat]).astype(np.int64)
+    # a quarter of the auctions draw no bid at all; the rest a heavy-tailed share of the bids
+    weight = np.where(nprng.random(count) < 0.22, 0.0, np.exp(0.9 * nprng.standard_normal(count)) * pop[cat])
+    names = titles()
+    return Auctions(
+        seller=_to_array(seller), category=_to_array(cat), title=[names[i] for i in title.tolist()],
+        currency=_to_array(currency), market=_to_array(market * 100), start_price=_to_array(start),
+        reserve=_to_array(reserve), start_ms=_to_array(begin), end_ms=_to_array(begin + duration),
+        bids=array("q", _share(bids, weight.tolist())), final_price=array("q", [-1] * count),
+        winner=array("q", [-1] * count),
+    )  # fmt: skip
 
 
 def _share(total: int, weights: list[float]) -> list[int]:

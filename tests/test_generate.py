@@ -172,3 +172,35 @@ def test_config_hash_and_start_without_zone() -> None:
     assert naive == GeneratorConfig() and hash(naive) == hash(GeneratorConfig())
     assert GeneratorConfig(seed=1).broker_run() != GeneratorConfig(seed=2).broker_run()
     assert GeneratorConfig().broker_run().startswith("gen")
+
+
+def test_json_bytes_are_the_contract_json() -> None:
+    from pipelines.generate_wire import json_batches
+
+    config = GeneratorConfig(seed=9, events=4_000, fraud_rate=0.2)
+    for batch in json_batches(build(config), 1_000):
+        for topic, key, value in batch:
+            model = TOPIC_MODELS[topic].model_validate_json(value)
+            assert model.model_dump_json().encode() == value
+            assert getattr(model, TOPIC_KEYS[topic]) == key
+
+
+@given(st.lists(st.one_of(st.none(), st.text()), min_size=1, max_size=20))
+def test_string_columns_are_escaped_like_orjson(values: list[str | None]) -> None:
+    import pyarrow as pa
+
+    from pipelines.generate_wire import json_column
+
+    table = pa.table({"text": pa.array(values, pa.string())})
+    expected = [orjson.dumps({"text": v}) for v in values]
+    assert json_column(table).to_pylist() == expected
+
+
+@given(st.lists(st.integers(-30_610_224_000_000, 253_402_300_799_999), min_size=1, max_size=50))  # years 1000-9999
+def test_iso_strings_match_the_contract(epoch_ms: list[int]) -> None:
+    import numpy as np
+
+    from pipelines.contracts import iso_ms
+    from pipelines.generate_wire import iso_strings
+
+    assert iso_strings(np.array(epoch_ms)).to_pylist() == [iso_ms(v) for v in epoch_ms]
