@@ -65,7 +65,7 @@ def honest_pool(rng: random.Random, users: Users, sellers: int, plan: FraudPlan)
     return pool, cum
 
 
-def honest_times(nprng: np.random.Generator, auctions: Auctions, plan: FraudPlan) -> list[int]:
+def honest_times(nprng: np.random.Generator, auctions: Auctions, plan: FraudPlan) -> np.ndarray:
     """Times of every auction's honest bids, auction by auction, sorted within each auction.
 
     A mixture: a quarter uniform over the window, a fifth early, a third in a late surge (last 15 %),
@@ -84,7 +84,7 @@ def honest_times(nprng: np.random.Generator, auctions: Auctions, plan: FraudPlan
         late = [firsts[a] for a in sorted(plan.needs_late_honest) if counts[a]]
         x[late] = 1.0 - 0.1 * u2[late]
     times = begin + 1 + (x * span).astype(np.int64)
-    return list(times[np.lexsort((times, owner))].tolist())
+    return times[np.lexsort((times, owner))]
 
 
 def run_auctions(
@@ -124,7 +124,7 @@ def run_auctions(
             if not parts:  # tiny worlds only: anyone but the seller, honest users first
                 parts = [next(u for u in [*pool, *range(len(users))] if u != seller)]
         m = len(parts)
-        mine = times[pos : pos + honest]
+        mine = times[pos : pos + honest].tolist()
         pos += honest
         slots: Any
         if claims:
@@ -166,9 +166,9 @@ def run_auctions(
             elif kind == PROBE:  # the visible price follows from the two highest maxima
                 price = min(high, second + _STEPS[bisect_right(_LIMITS, second)]) if second else start
                 amount = price + _STEPS[bisect_right(_LIMITS, price)]
-            else:  # OUTSIZED
-                base = max(high, start, market // 2)
-                amount = max(high + _STEPS[bisect_right(_LIMITS, high)], int(base * (3.0 + 5.0 * rand())))
+            else:  # OUTSIZED: 3-8 times what the item is worth (or its start price), whatever the price now
+                outsized = int(max(start, market // 2) * (3.0 + 5.0 * rand()))
+                amount = max(high + _STEPS[bisect_right(_LIMITS, high)], outsized)
             if leader < 0:
                 leader, high = b, amount
             elif amount > high:

@@ -3,18 +3,19 @@
 Every pattern is made to be visible from bids, auctions and users alone (the scorer never reads
 ``fraud_label``), yet to look like something that happens on real marketplaces:
 
-* ``shill`` -- tied to one to three sellers; bids on most of their auctions, early (first third of the
-  window), each bid exactly one increment over the standing high bid; a later honest bid usually
-  outbids it, so shills rarely win.
+* ``shill`` -- tied to one to three sellers (among the busiest); bids two to four times on 4-12 of each
+  seller's auctions, early (first third of the window), each bid exactly one increment over the
+  standing high bid; a later honest bid usually outbids it, so shills rarely win.
 * ``bot`` -- bursts of 4-10 bids a few hundred ms to 2.5 s apart, mostly in the last minute
   (sniping), mostly over the ``api`` channel. A bot *probes* the leader's hidden proxy maximum: each
   bid is the visible price plus one increment, which may be below the standing high bid. These are
   the only bids that do not rise above every earlier bid of their auction.
-* ``collusion`` -- rings of 2-4 accounts bidding on the same one or two sellers, alternating with each
-  other a few minutes apart, one increment at a time.
+* ``collusion`` -- rings of 2-4 accounts bidding on 5-15 auctions of the same one or two sellers,
+  alternating with each other half a minute to ten minutes apart, one increment at a time.
 * ``takeover`` -- a long-standing account (years old, good rating) that bids normally on its own device
-  until a moment in the span; from then on a device it never used bids 3-8 times the standing price on
-  several auctions within a few hours. Only the bids after the takeover carry the label.
+  until a moment in the span; from then on a device it never used bids outsized amounts (1.5-4 times
+  what the item is worth, at least 3 times its start price) on two to five of the most valuable
+  auctions open within a few hours. Only the bids after the takeover carry the label.
 
 Bids claimed here are taken out of the auction's planned bid count, so totals stay exact.
 """
@@ -116,9 +117,8 @@ def _shill(rng: random.Random, plan: FraudPlan, u: int, users: Users, auctions: 
            by_seller: dict[int, list[int]], targets: list[int]) -> None:  # fmt: skip
     device = 2 * u
     for s in _pick_sellers(rng, targets, rng.randint(1, 3)):
-        for a in by_seller[s][:40]:
-            if rng.random() > 0.9:
-                continue
+        mine = by_seller[s]
+        for a in rng.sample(mine, min(len(mine), rng.randint(4, 12))):
             n = _claim(auctions, a, rng.randint(2, 4))
             begin, span = auctions.start_ms[a], auctions.end_ms[a] - auctions.start_ms[a]
             for _ in range(n):
@@ -133,9 +133,8 @@ def _ring(rng: random.Random, plan: FraudPlan, members: list[int], users: Users,
     if len(members) < 2:
         return
     for s in _pick_sellers(rng, targets, rng.randint(1, 2)):
-        for a in by_seller[s][:40]:
-            if rng.random() > 0.85:
-                continue
+        mine = by_seller[s]
+        for a in rng.sample(mine, min(len(mine), rng.randint(5, 15))):
             n = _claim(auctions, a, rng.randint(4, 8))
             begin, end = auctions.start_ms[a], auctions.end_ms[a]
             t = begin + 1 + int((end - begin) * rng.uniform(0.2, 0.6))

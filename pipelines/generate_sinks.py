@@ -11,8 +11,9 @@ from __future__ import annotations
 import itertools
 import sys
 import time
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -29,7 +30,7 @@ if TYPE_CHECKING:
 
 DAY_MS = 86_400_000
 #: most rows in one bronze file (a partition's day is cut into files of at most this many rows)
-MAX_FILE_ROWS = 500_000
+MAX_FILE_ROWS = 250_000
 
 
 def _progress(total: int, enabled: bool, unit: str = "ev") -> Any:
@@ -38,15 +39,17 @@ def _progress(total: int, enabled: bool, unit: str = "ev") -> Any:
     return tqdm(total=total, disable=not enabled, file=sys.stderr, unit=unit, unit_scale=True, leave=False)
 
 
-def bronze_files(built: Built, topic: str) -> list[tuple[str, pa.Table]]:
-    """``(relative path, table)`` of every bronze file of a topic: one per partition, day and row cap."""
+def bronze_files(built: Built, topic: str) -> Iterator[tuple[str, pa.Table]]:
+    """``(relative path, table)`` of every bronze file of a topic: one per partition, day and row cap.
+
+    Made lazily, one at a time, so only the files being written are held besides the run's tables.
+    """
     from app.lake import bronze_file_name, date_partition
 
     table = built.tables[topic]
     parts = built.partitions[topic]
     run = built.config.broker_run()
     days = table["event_time"].cast(pa.int64()).to_numpy() // DAY_MS if table.num_rows else np.zeros(0, np.int64)
-    files = []
     for partition in range(built.config.partitions):
         rows = np.flatnonzero(parts == partition)
         if not len(rows):
@@ -67,8 +70,7 @@ def bronze_files(built: Built, topic: str) -> list[tuple[str, pa.Table]]:
             out = pa.Table.from_arrays([*piece.columns, *meta], schema=bronze_schema(topic))
             day = np.datetime64(int(days[picked[0]]), "D").astype(object)
             path = f"bronze/{topic}/{date_partition(day)}/{bronze_file_name(run, partition, first, end - 1)}"
-            files.append((path, out))
-    return files
+            yield path, out
 
 
 def write_lake(config: GeneratorConfig, lake: Lake, progress: bool = False) -> GenerateSummary:
@@ -77,19 +79,22 @@ def write_lake(config: GeneratorConfig, lake: Lake, progress: bool = False) -> G
     began = time.perf_counter()
     built = build(config)
     written = 0
+    pending: deque[Future[int]] = deque()
     with _progress(config.events, progress) as bar, ThreadPoolExecutor(max_workers=2) as pool:
         for topic in TOPIC_ORDER:
-            files = bronze_files(built, topic)
-            for table in pool.map(lambda job: _write(lake, job), files):
-                bar.update(table.num_rows)
+            for path, table in bronze_files(built, topic):
+                if len(pending) >= 2:  # at most two files in flight (Parquet encoding releases the GIL)
+                    bar.update(pending.popleft().result())
+                pending.append(pool.submit(_write, lake, path, table))
                 written += 1
+        while pending:
+            bar.update(pending.popleft().result())
     return GenerateSummary(built.counts, time.perf_counter() - began, files=written, target=lake.url)
 
 
-def _write(lake: Lake, job: tuple[str, pa.Table]) -> pa.Table:
-    path, table = job
+def _write(lake: Lake, path: str, table: pa.Table) -> int:
     lake.write_parquet(path, table)
-    return table
+    return int(table.num_rows)
 
 
 class _Pacer:

@@ -197,7 +197,7 @@ def make_auctions(
     fx = np.array([COUNTRIES[c][2] for c in COUNTRY_CODES])[country]
     currency = np.array([CURRENCY_CODES.index(COUNTRIES[c][1]) for c in COUNTRY_CODES])[country]
     market = median * fx * np.exp(sigma * nprng.standard_normal(count))
-    start = np.where(nprng.random(count) < 0.85, nice_cents(market * nprng.uniform(0.05, 0.8, count)),
+    start = np.where(nprng.random(count) < 0.92, nice_cents(market * nprng.uniform(0.05, 0.8, count)),
                      nice_cents(market * 0.01))  # fmt: skip
     reserve = np.maximum(start + 100, nice_cents(market * nprng.uniform(0.6, 1.15, count)))
     reserve = np.where(nprng.random(count) < 0.3, reserve, -1)
