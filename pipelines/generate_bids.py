@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from pipelines.generate_fraud import HONEST, PROBE, RAISE, FraudPlan
+from pipelines.generate_fraud import HONEST, OUTSIZED, PROBE, RAISE, FraudPlan
 from pipelines.generate_world import Auctions, Users
 
 _LIMITS = (100, 500, 2_500, 10_000, 25_000, 50_000, 100_000, 250_000, 500_000)
@@ -159,16 +159,16 @@ def run_auctions(
                     else:
                         mult = 6 + int(rand() * 20)
                     amount = high + _STEPS[bisect_right(_LIMITS, high)] * mult
+            elif kind == OUTSIZED:  # 1.5-4 times what the item is worth, at least 3 times its start price
+                outsized = int(max(start, market // 2) * (3.0 + 5.0 * rand()))
+                amount = max(high + _STEPS[bisect_right(_LIMITS, high)], outsized)
             elif leader < 0:
                 amount = start
             elif kind == RAISE or (kind == PROBE and b == leader):
                 amount = high + _STEPS[bisect_right(_LIMITS, high)]
-            elif kind == PROBE:  # the visible price follows from the two highest maxima
+            else:  # PROBE: the visible price follows from the two highest maxima
                 price = min(high, second + _STEPS[bisect_right(_LIMITS, second)]) if second else start
                 amount = price + _STEPS[bisect_right(_LIMITS, price)]
-            else:  # OUTSIZED: 3-8 times what the item is worth (or its start price), whatever the price now
-                outsized = int(max(start, market // 2) * (3.0 + 5.0 * rand()))
-                amount = max(high + _STEPS[bisect_right(_LIMITS, high)], outsized)
             if leader < 0:
                 leader, high = b, amount
             elif amount > high:

@@ -166,3 +166,17 @@ def test_bad_generate_options_are_one_line_exit_2(args: list[str], capsys: pytes
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and err.count("\n") == 1
+
+
+def test_generate_to_an_unreachable_broker_is_one_clear_error(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from app.broker import free_port
+
+    monkeypatch.setenv("AUCTION_BROKER_ADDRESS", f"127.0.0.1:{free_port()}")
+    monkeypatch.setenv("AUCTION_BROKER_TIMEOUT_S", "1")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["generate", "--events", "10"])
+    assert exit_info.value.code == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: broker at 127.0.0.1:") and err.count("\n") == 1
