@@ -8,6 +8,7 @@ Lake files follow the DESIGN layout with the broker metadata a real consumer wou
 
 from __future__ import annotations
 
+import io
 import itertools
 import sys
 import time
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from pipelines.contracts import bronze_schema
 from pipelines.generate import GenerateSummary, GeneratorConfig
@@ -31,6 +33,10 @@ if TYPE_CHECKING:
 DAY_MS = 86_400_000
 #: most rows in one bronze file (a partition's day is cut into files of at most this many rows)
 MAX_FILE_ROWS = 250_000
+#: string columns with few distinct values: the only ones worth Parquet dictionary encoding
+REPEATING_COLUMNS = frozenset(
+    {"_broker_run", "currency", "channel", "fraud_label", "category", "country", "city", "status", "title"}
+)
 
 
 def _progress(total: int, enabled: bool, unit: str = "ev") -> Any:
@@ -93,7 +99,11 @@ def write_lake(config: GeneratorConfig, lake: Lake, progress: bool = False) -> G
 
 
 def _write(lake: Lake, path: str, table: pa.Table) -> int:
-    lake.write_parquet(path, table)
+    """One bronze file, atomically. Dictionary encoding only where values repeat (2x faster, smaller)."""
+    buffer = io.BytesIO()
+    repeating = [name for name in table.column_names if name in REPEATING_COLUMNS]
+    pq.write_table(table, buffer, compression="zstd", use_dictionary=repeating)
+    lake.write_bytes(path, buffer.getvalue())
     return int(table.num_rows)
 
 
