@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
+from typing import Any
 
 import polars as pl
 
@@ -120,12 +121,12 @@ def run_batch(settings: Settings, days: list[dt.date] | None = None) -> BatchRes
 
 def _dimensions(
     lake: Lake, settings: Settings, every_day: list[dt.date], wanted: set[dt.date]
-) -> tuple[list[TableDay], pl.LazyFrame, pl.LazyFrame]:
+) -> tuple[list[TableDay], pl.Series, pl.LazyFrame]:
     """Rebuild silver users and auctions over all days; returns the wanted days' reports, user ids, auctions."""
     users_bronze = scan_bronze(lake, settings, "users", every_day)
     users = _collect(silver.classify_users(users_bronze) if users_bronze is not None else None, "users")
     _write_state(lake, "users", users, users.filter(pl.col("_fate") == "silver"))
-    user_ids = users.filter(pl.col("_fate") == "silver").select("user_id").lazy()
+    user_ids = users.filter(pl.col("_fate") == "silver")["user_id"]
     auctions_bronze = scan_bronze(lake, settings, "auctions", every_day)
     classified = silver.classify_auctions(auctions_bronze, user_ids) if auctions_bronze is not None else None
     auctions = _collect(classified, "auctions")
@@ -135,7 +136,7 @@ def _dimensions(
     return reports, user_ids, resolved.lazy()
 
 
-def _bids_day(lake: Lake, settings: Settings, day: dt.date, users: pl.LazyFrame, auctions: pl.LazyFrame) -> TableDay:
+def _bids_day(lake: Lake, settings: Settings, day: dt.date, users: pl.Series, auctions: pl.LazyFrame) -> TableDay:
     bronze = scan_bronze(lake, settings, "bids", [day])
     scored = scan_bronze(lake, settings, "bids-scored", [day])
     classified = silver.classify_bids(bronze, auctions, users, scored) if bronze is not None else None
@@ -162,7 +163,7 @@ def _collect(classified: pl.LazyFrame | None, table: str) -> pl.DataFrame:
 
 def _silver_rows(frame: pl.DataFrame, table: str) -> pl.DataFrame:
     rows = frame.filter(pl.col("_fate") == "silver")
-    return rows.select(silver.silver_columns(table)).sort(silver.SORT[table], nulls_last=True)
+    return rows.select(silver.silver_columns(table))  # arrival order: deterministic, no sort needed
 
 
 def _quarantine_rows(frame: pl.DataFrame, table: str) -> pl.DataFrame:
@@ -179,11 +180,16 @@ def _write_day(lake: Lake, table: str, day: dt.date, frame: pl.DataFrame) -> Tab
 
 def _write_state(lake: Lake, table: str, frame: pl.DataFrame, good: pl.DataFrame) -> None:
     """Write a state table by the bronze day of each row's winning event; quarantine by bronze day."""
-    silver_parts = {key[0]: _silver_rows(part, table) for key, part in good.group_by("_bronze_date")}
+    silver_parts = {key[0]: _silver_rows(part, table) for key, part in _by_day(good)}
     bad = frame.filter(pl.col("_fate") == "quarantine")
-    quarantine_parts = {key[0]: _quarantine_rows(part, table) for key, part in bad.group_by("_bronze_date")}
+    quarantine_parts = {key[0]: _quarantine_rows(part, table) for key, part in _by_day(bad)}
     replace_table(lake, f"silver/{table}", silver_parts)
     replace_table(lake, f"quarantine/{table}", quarantine_parts)
+
+
+def _by_day(frame: pl.DataFrame) -> list[tuple[tuple[Any, ...], pl.DataFrame]]:
+    """Rows per bronze day, each part in the frame's (arrival) order."""
+    return list(frame.partition_by("_bronze_date", as_dict=True, maintain_order=True).items())
 
 
 def _counts(table: str, frame: pl.DataFrame) -> list[TableDay]:

@@ -44,7 +44,8 @@ def parameters(sql: str, flag_threshold: float = FLAG_THRESHOLD) -> dict[str, ob
 
 
 def create_reference_views(con: duckdb.DuckDBPyConnection) -> None:
-    """``ref.<name>`` for each ``queries/ref/<name>.sql``."""
+    """The macros of ``queries/macros.sql`` and a view ``ref.<name>`` for each ``queries/ref/<name>.sql``."""
+    con.execute(query_text("macros"))
     con.execute("CREATE SCHEMA IF NOT EXISTS ref")
     for path in sorted((QUERIES / "ref").glob("*.sql")):
         # the view name is the file name, which we own; the body is the file itself

@@ -27,17 +27,6 @@ from pipelines.contracts import CHANNELS, TOPIC_MODELS, polars_schema
 SOURCES = {"users": "users", "auctions": "auctions", "bids": "bids", "fraud_alerts": "fraud-alerts"}
 #: lineage kept on every silver and quarantine row
 LINEAGE = ["_broker_run", "_partition", "_offset"]
-#: deterministic "first copy wins" order for duplicates
-ARRIVAL = ["_broker_run", "_partition", "_offset"]
-#: sort order of each silver table's files (deterministic bytes, good row-group pruning)
-SORT = {
-    "users": ["user_id"],
-    "auctions": ["start_time", "auction_id"],
-    "bids": ["bid_time", "bid_id"],
-    "fraud_alerts": ["alert_time", "alert_id"],
-}
-
-
 #: columns silver adds to the contract's, with their types
 EXTRA_TYPES: dict[str, Any] = {"sold": pl.Boolean, "fraud_score": pl.Float64, "fraud_reasons": pl.List(pl.String)}
 
@@ -67,17 +56,7 @@ def fates(classified: pl.LazyFrame) -> pl.LazyFrame:
 
 
 def _dedup_then_rules(bronze: pl.LazyFrame) -> pl.LazyFrame:
-    return rules.start(rules.mark_duplicates(bronze, "event_id", ARRIVAL))
-
-
-def _latest(lf: pl.LazyFrame, key: str, newest_first: list[pl.Expr], descending: list[bool]) -> pl.LazyFrame:
-    """Mark ``_superseded`` on clean, non-duplicate rows that are not the newest state of ``key``."""
-    live = ~pl.col("_duplicate") & pl.col("_rule").is_null()
-    ranked = lf.with_columns(pl.when(live).then(pl.col(key)).otherwise(None).alias("_live_key")).sort(
-        [pl.col("_live_key"), *newest_first], descending=[False, *descending], nulls_last=True
-    )
-    superseded = ~pl.col("_live_key").is_first_distinct() & pl.col("_live_key").is_not_null()
-    return ranked.with_columns(superseded.alias("_superseded")).drop("_live_key")
+    return rules.start(rules.mark_duplicates(bronze, "event_id"))
 
 
 def classify_users(bronze: pl.LazyFrame) -> pl.LazyFrame:
@@ -86,10 +65,10 @@ def classify_users(bronze: pl.LazyFrame) -> pl.LazyFrame:
     lf = rules.required(lf, ["event_id", "event_time", "user_id", "signup_time", "is_seller", "country"])
     lf = rules.valid_timestamps(lf, ["event_time", "signup_time"])
     lf = rules.country_code(lf)
-    return _latest(lf, "user_id", [pl.col("event_time"), pl.col("event_id")], [True, False])
+    return rules.mark_superseded(lf, "user_id", pl.col("event_time").dt.epoch("ms"))
 
 
-def classify_auctions(bronze: pl.LazyFrame, user_ids: pl.LazyFrame) -> pl.LazyFrame:
+def classify_auctions(bronze: pl.LazyFrame, user_ids: pl.Series) -> pl.LazyFrame:
     """Auctions from all days' bronze, against known users: the newest valid state per ``auction_id``.
 
     A close beats an open whatever their times; among equals the later ``event_time`` wins.
@@ -105,8 +84,8 @@ def classify_auctions(bronze: pl.LazyFrame, user_ids: pl.LazyFrame) -> pl.LazyFr
     lf = rules.consistent_result(lf)
     lf = rules.exists_in(lf, "seller_id", user_ids, "unknown_seller")
     lf = rules.exists_in(lf, "winner_id", user_ids, "unknown_winner", optional=True)
-    newest = [pl.col("status") != "closed", pl.col("event_time"), pl.col("event_id")]
-    return _latest(lf, "auction_id", newest, [False, True, False])
+    closed_first = (pl.col("status") == "closed").cast(pl.Int64) * 10**15  # a close outranks any open
+    return rules.mark_superseded(lf, "auction_id", closed_first + pl.col("event_time").dt.epoch("ms"))
 
 
 def resolve_auctions(silver: pl.LazyFrame) -> pl.LazyFrame:
@@ -129,7 +108,7 @@ def resolve_auctions(silver: pl.LazyFrame) -> pl.LazyFrame:
 
 
 def classify_bids(
-    bronze: pl.LazyFrame, auctions: pl.LazyFrame, user_ids: pl.LazyFrame, scored: pl.LazyFrame | None
+    bronze: pl.LazyFrame, auctions: pl.LazyFrame, user_ids: pl.Series, scored: pl.LazyFrame | None
 ) -> pl.LazyFrame:
     """One day's bids against silver auctions and users, with the fraud score where one was computed."""
     lf = _dedup_then_rules(bronze)
@@ -139,7 +118,7 @@ def classify_bids(
     lf = rules.known_currency(lf)
     lf = rules.known_value(lf, "channel", CHANNELS, "unknown_channel")
     lf = rules.valid_timestamps(lf, ["event_time", "bid_time"])
-    lf = rules.unique_key(lf, "bid_id", ["bid_id", "event_time", *ARRIVAL, "event_id"])
+    lf = rules.unique_key(lf, "bid_id")
     lf = rules.exists_in(lf, "bidder_id", user_ids, "unknown_bidder")
     facts = auctions.select(
         "auction_id",
@@ -149,24 +128,19 @@ def classify_bids(
         pl.col("end_time").alias("_end_time"),
         pl.lit(True).alias("_auction_found"),
     )
-    lf = lf.join(facts, on="auction_id", how="left")
+    lf = lf.join(facts, on="auction_id", how="left", maintain_order="left")
     lf = rules.flag(lf, "unknown_auction", pl.col("_auction_found").is_null())
     lf = rules.same_currency(lf)
     lf = rules.at_or_above_start(lf)
     lf = rules.inside_window(lf).drop("_start_price", "_currency", "_start_time", "_end_time", "_auction_found")
-    return lf.join(_scores(scored), on="bid_id", how="left")
-
-
-def _scores(scored: pl.LazyFrame | None) -> pl.LazyFrame:
-    """Fraud score per ``bid_id`` from ``bids-scored`` bronze (first arrival wins)."""
-    empty = pl.LazyFrame(schema={"bid_id": pl.String, "fraud_score": pl.Float64, "fraud_reasons": pl.List(pl.String)})
-    if scored is None:
-        return empty
-    return (
-        scored.filter(pl.col("bid_id").is_not_null())
-        .sort(["bid_id", *ARRIVAL])
-        .unique("bid_id", keep="first", maintain_order=True)
-        .select("bid_id", "fraud_score", "fraud_reasons")
+    if scored is None:  # nothing scored that day: no join, just the (null) score columns
+        return lf.with_columns(
+            pl.lit(None, dtype=pl.Float64).alias("fraud_score"),
+            pl.lit(None, dtype=pl.List(pl.String)).alias("fraud_reasons"),
+        )
+    best = scored.filter(pl.col("bid_id").is_not_null()).unique("bid_id", keep="first", maintain_order=True)
+    return lf.join(
+        best.select("bid_id", "fraud_score", "fraud_reasons"), on="bid_id", how="left", maintain_order="left"
     )
 
 
@@ -175,7 +149,7 @@ def classify_alerts(bronze: pl.LazyFrame) -> pl.LazyFrame:
     lf = _dedup_then_rules(bronze)
     lf = rules.required(lf, ["event_id", "event_time", "alert_id", "bidder_id", "auction_id", "score", "alert_time"])
     lf = rules.valid_timestamps(lf, ["event_time", "alert_time"])
-    return rules.unique_key(lf, "alert_id", ["alert_id", "event_time", *ARRIVAL, "event_id"])
+    return rules.unique_key(lf, "alert_id")
 
 
 def silver_columns(table: str) -> list[str]:

@@ -22,7 +22,7 @@ activity as (
 ),
 
 wins as (
-    select auctions.winner_id as bidder_id, count(*) as auctions_won, sum(auctions.final_price * fx.usd_rate) as spend
+    select auctions.winner_id as bidder_id, count(*) as auctions_won, sum(cast(auctions.final_price as decimal(38, 2)) * fx.usd_rate) as spend
     from auctions
     left join fx using (currency)
     where auctions.sold

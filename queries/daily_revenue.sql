@@ -12,14 +12,18 @@ bids as (select * from silver.bids),
 fx as (select * from ref.fx_usd),
 
 fee_schedule as (
-    select 7500.00 as tier_limit, 0.1325 as tier_rate, 0.0235 as above_rate, 0.30 as per_order
+    select
+        cast(7500.00 as decimal(38, 2)) as tier_limit,
+        cast(0.1325 as decimal(38, 4)) as tier_rate,
+        cast(0.0235 as decimal(38, 4)) as above_rate,
+        cast(0.30 as decimal(38, 2)) as per_order
 ),
 
 closed as (
     select
-        cast(auctions.end_time as date) as date,
+        utc_day(auctions.end_time) as date,
         auctions.sold,
-        auctions.final_price * fx.usd_rate as price_usd
+        cast(auctions.final_price as decimal(38, 2)) * fx.usd_rate as price_usd
     from auctions
     left join fx using (currency)
     where auctions.status = 'closed'
@@ -45,7 +49,7 @@ closes as (
 ),
 
 activity as (
-    select cast(bid_time as date) as date, count(*) as bids, count(distinct bidder_id) as active_bidders
+    select utc_day(bid_time) as date, count(*) as bids, count(distinct bidder_id) as active_bidders
     from bids
     group by 1
 ),

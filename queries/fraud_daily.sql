@@ -10,7 +10,7 @@ alerts as (select * from silver.fraud_alerts),
 
 scores as (
     select
-        cast(bid_time as date) as date,
+        utc_day(bid_time) as date,
         count(*) as scored_bids,
         count(*) filter (where fraud_score >= $flag_threshold) as flagged_bids,
         count(distinct bidder_id) filter (where fraud_score >= $flag_threshold) as flagged_bidders
@@ -20,7 +20,7 @@ scores as (
 ),
 
 alerts_per_day as (
-    select cast(alert_time as date) as date, count(*) as alerts
+    select utc_day(alert_time) as date, count(*) as alerts
     from alerts
     group by 1
 ),

@@ -7,13 +7,13 @@ bids as (select * from silver.bids),
 auctions as (select * from silver.auctions),
 
 bidding as (
-    select date_trunc('hour', bid_time) as hour, count(*) as bids, count(distinct bidder_id) as bidders
+    select utc_hour(bid_time) as hour, count(*) as bids, count(distinct bidder_id) as bidders
     from bids
     group by 1
 ),
 
 openings as (
-    select date_trunc('hour', start_time) as hour, count(*) as auctions_opened
+    select utc_hour(start_time) as hour, count(*) as auctions_opened
     from auctions
     group by 1
 ),

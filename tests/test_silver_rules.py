@@ -10,7 +10,6 @@ import polars as pl
 import pytest
 from bronze_rows import at, auction, bid, frame, user
 
-from pipelines import silver
 from pipelines import silver_rules as rules
 
 
@@ -79,7 +78,7 @@ def test_auction_rules_window_status_result_and_country() -> None:
 
 
 def test_exists_in_checks_references_and_allows_optional_nulls() -> None:
-    known = pl.LazyFrame({"user_id": ["s1", "b1"]})
+    known = pl.Series(["s1", "b1"])
     rows = [auction("a1"), auction("a2", seller_id="ghost"), auction("a3", winner_id="ghost")]
     lf = rules.start(frame("auctions", rows).lazy())
     lf = rules.exists_in(lf, "seller_id", known, "unknown_seller")
@@ -87,7 +86,6 @@ def test_exists_in_checks_references_and_allows_optional_nulls() -> None:
     out = lf.collect()
     assert out["auction_id"].to_list() == ["a1", "a2", "a3"]
     assert out["_rule"].to_list() == [None, "unknown_seller", "unknown_winner"]
-    assert "_found" not in out.columns
 
 
 def test_bid_against_auction_price_currency_and_window() -> None:
@@ -111,19 +109,28 @@ def test_bid_against_auction_price_currency_and_window() -> None:
 
 
 def test_unique_key_quarantines_later_claims_of_an_id_by_other_events() -> None:
-    rows = [bid("x1", event_id="e2", event_time=at(2)), bid("x1", event_id="e1", event_time=at(1)), bid("x2")]
-    lf = rules.unique_key(_bids(*rows), "bid_id", ["bid_id", "event_time", "event_id"])
-    out = lf.collect().sort("event_id")
-    assert dict(zip(out["event_id"], out["_rule"], strict=True)) == {
-        "e1": None,
-        "e2": "duplicate_bid_id",
-        "ev-b-x2": None,
-    }
+    rows = [bid("x1", event_id="e1"), bid("x1", event_id="e2"), bid("x2"), bid("x3", amount="-1.00"), bid("x3")]
+    lf = rules.positive(_bids(*rows), "amount")
+    out = rules.unique_key(lf, "bid_id").collect()
+    # the first claim in arrival order wins; a quarantined row does not claim its id
+    assert out["_rule"].to_list() == [None, "duplicate_bid_id", None, "amount_not_positive", None]
 
 
-def test_mark_duplicates_keeps_the_first_arrival_deterministically() -> None:
-    rows = [bid("x1", _offset=7), bid("x1", _offset=3), bid("x2", event_id=None)]
-    out = rules.mark_duplicates(frame("bids", rows).lazy(), "event_id", silver.ARRIVAL).collect()
-    kept = out.filter(~pl.col("_duplicate"))
-    assert sorted(kept["_offset"].to_list()) == [3, out.filter(pl.col("event_id").is_null())["_offset"][0]]
-    assert out["_duplicate"].sum() == 1
+def test_mark_duplicates_keeps_the_first_arrival() -> None:
+    rows = [bid("x1", _offset=3), bid("x2", event_id=None), bid("x1", _offset=7), bid("x3", event_id=None)]
+    out = rules.mark_duplicates(frame("bids", rows).lazy(), "event_id").collect()
+    assert out["_duplicate"].to_list() == [False, False, True, False]
+
+
+def test_mark_superseded_keeps_the_newest_live_row_first_arrival_on_ties() -> None:
+    rows = [
+        user("u1", event_id="e1", rating=1),
+        user("u1", event_id="e2", rating=3),
+        user("u1", event_id="e3", rating=3),
+        user("u1", event_id="e4", rating=9, country="usa"),
+        user("u2", event_id="e5", rating=0),
+    ]
+    lf = rules.country_code(rules.start(rules.mark_duplicates(frame("users", rows).lazy(), "event_id")))
+    out = rules.mark_superseded(lf, "user_id", pl.col("rating")).collect()
+    assert out["_superseded"].to_list() == [True, False, True, False, False]
+    assert out["_rule"].to_list() == [None, None, None, "bad_country", None]

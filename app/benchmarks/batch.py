@@ -1,0 +1,153 @@
+"""`python -m app bench batch`: bronze -> silver -> gold for N generated bids, against a DuckDB floor.
+
+Steps, each timed on its own:
+
+1. **Bronze** from the generator (``pipelines.generate.to_lake``), cached in ``<cache>/bronze-<run id>/``
+   keyed by the generator config, so repeated runs reuse it (a ``generated.json`` marker is written
+   last; a half-generated directory is regenerated).
+2. **Batch** (``run_batch`` over all days) in a child process: wall time and that child's peak RSS
+   (``os.wait4`` rusage), so generation and the parent never count.
+3. **Floor**: one DuckDB scan + group-by over the same bronze bids, also in a child process — the
+   cheapest "read every bid once and aggregate" on this machine. ``ratio`` = batch / floor.
+
+Prints one JSON document. Goals (issue 4): batch < 60 s, < 4 GB RSS, ratio <= 5.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from app.errors import UserError
+
+FLOOR_SQL = (
+    "SELECT auction_id, count(*) AS bids, sum(amount) AS amount, count(DISTINCT bidder_id) AS bidders, "
+    "max(bid_time) AS last_bid FROM read_parquet(?) GROUP BY auction_id"
+)
+GOALS = {"wall_s": 60.0, "peak_rss_mb": 4096.0, "ratio": 5.0}
+
+
+def _config(events: int, days: float, seed: int) -> Any:
+    from pipelines.generate import GeneratorConfig
+
+    return GeneratorConfig(seed=seed, events=events, days=days)
+
+
+def _events_for(bids: int, days: float, seed: int) -> int:
+    """Events the generator needs for ``bids`` bids (its bid share measured on a small pilot run)."""
+    from app.lake import Lake
+    from pipelines.generate import to_lake
+
+    with tempfile.TemporaryDirectory() as pilot:
+        counts = to_lake(_config(20_000, days, seed), Lake(pilot)).counts
+    share = counts.get("bids", 0) / max(sum(counts.values()), 1)
+    return math.ceil(bids / share) if share else bids
+
+
+def _bronze(cache: Path, bids: int, days: float, seed: int) -> tuple[Path, dict[str, Any]]:
+    """The cached lake holding bronze for the config (generated now if missing)."""
+    from app.lake import Lake
+    from pipelines.generate import to_lake
+
+    config = _config(_events_for(bids, days, seed), days, seed)
+    lake_dir = cache / f"bronze-{config.run_id()}"
+    marker = lake_dir / "generated.json"
+    if marker.exists():
+        return lake_dir, {**json.loads(marker.read_text()), "cached": True}
+    shutil.rmtree(lake_dir, ignore_errors=True)
+    summary = to_lake(config, Lake(str(lake_dir)))
+    info = {"events": summary.events, "counts": summary.counts, "seconds": round(summary.seconds, 2)}
+    marker.write_text(json.dumps(info))
+    return lake_dir, {**info, "cached": False}
+
+
+def _child(code: str, env: dict[str, str]) -> tuple[float, float, str]:
+    """Run ``python -c code``; returns (wall seconds, peak RSS MB of that process, stdout)."""
+    started = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, text=True)
+    out = proc.stdout.read() if proc.stdout else ""
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - started
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode:
+        raise UserError(f"benchmark step failed (exit {proc.returncode}); its error is above")
+    return wall, usage.ru_maxrss / 1024, out
+
+
+BATCH_CHILD = """
+import json, time
+from app.batch import run_batch
+from app.settings import load_settings
+started = time.perf_counter()
+result = run_batch(load_settings())
+print(json.dumps({"in_process_s": time.perf_counter() - started, "gold": result.gold,
+                  "bronze_bids": sum(t.bronze for t in result.tables if t.table == "bids"),
+                  "silver_bids": sum(t.silver for t in result.tables if t.table == "bids")}))
+"""
+
+FLOOR_CHILD = """
+import json, sys, time, duckdb
+con = duckdb.connect()
+started = time.perf_counter()
+rows = con.execute({sql!r}, [{glob!r}]).to_arrow_table()
+print(json.dumps({{"seconds": time.perf_counter() - started, "groups": rows.num_rows}}))
+"""
+
+
+@click.command()
+@click.option("--bids", default=10_000_000, show_default=True, type=click.IntRange(min=1000), help="Bids to process.")
+@click.option("--days", default=7.0, show_default=True, type=click.FloatRange(min=1), help="Days the bids span.")
+@click.option("--seed", default=7, show_default=True, help="Generator seed.")
+@click.option("--cache", default="./data/bench", show_default=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Where generated bronze is kept between runs (keyed by the generator config).")  # fmt: skip
+def command(bids: int, days: float, seed: int, cache: Path) -> None:
+    """Batch (bronze -> silver -> gold) wall time and peak RSS for N bids, and the DuckDB scan floor."""
+    cache.mkdir(parents=True, exist_ok=True)
+    lake_dir, generated = _bronze(cache.resolve(), bids, days, seed)
+    for layer in ("silver", "quarantine", "gold"):
+        shutil.rmtree(lake_dir / layer, ignore_errors=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AUCTION_", "AWS_"))}
+    env["AUCTION_LAKE_URL"] = str(lake_dir)
+    batch_wall, batch_rss, out = _child(BATCH_CHILD, env)
+    batch = json.loads(out.strip().splitlines()[-1])
+    glob = str(lake_dir / "bronze" / "bids" / "*" / "*.parquet")
+    floor_wall, floor_rss, out = _child(FLOOR_CHILD.format(sql=FLOOR_SQL, glob=glob), env)
+    floor = json.loads(out.strip().splitlines()[-1])
+    ratio = batch_wall / floor["seconds"]
+    result = {
+        "benchmark": "batch",
+        "bids": batch["bronze_bids"],
+        "silver_bids": batch["silver_bids"],
+        "days": days,
+        "cpus": os.cpu_count(),
+        "generation": {**generated, "lake": str(lake_dir)},
+        "batch": {
+            "wall_s": round(batch_wall, 2),
+            "in_process_s": round(batch["in_process_s"], 2),
+            "peak_rss_mb": round(batch_rss, 1),
+            "gold_rows": batch["gold"],
+        },
+        "floor": {
+            "query": FLOOR_SQL,
+            "seconds": round(floor["seconds"], 2),
+            "process_wall_s": round(floor_wall, 2),
+            "peak_rss_mb": round(floor_rss, 1),
+        },
+        "ratio": round(ratio, 2),
+        "goals_met": {
+            "wall_s < 60": batch_wall < GOALS["wall_s"],
+            "peak_rss < 4 GB": batch_rss < GOALS["peak_rss_mb"],
+            "ratio <= 5": ratio <= GOALS["ratio"],
+        },
+    }
+    click.echo(json.dumps(result, indent=2))
