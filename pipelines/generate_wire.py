@@ -49,37 +49,46 @@ def iso_strings(epoch_ms: np.ndarray) -> pa.Array:
     return pa.Array.from_buffers(pa.string(), len(ms), [None, pa.py_buffer(offsets), pa.py_buffer(block)])
 
 
-def _quoted(values: pa.Array) -> pa.Array:
-    return pc.binary_join_element_wise('"', values, '"', "")
-
-
-def _json_string(values: pa.Array) -> pa.Array:
-    """A string column as JSON strings (escaped like orjson/pydantic); nulls as ``null``."""
-    escaped = pc.replace_substring(pc.replace_substring(values, "\\", "\\\\"), '"', '\\"')
+def _escaped(values: pa.Array) -> pa.Array:
+    """String values escaped for a JSON string body, like orjson/pydantic (usually nothing to do)."""
+    if not pc.any(pc.match_substring_regex(values, r'["\\\x00-\x1f]')).as_py():
+        return values
     if pc.any(pc.match_substring_regex(values, r"[\x00-\x1f]")).as_py():
-        escaped = pa.array([None if v is None else orjson.dumps(v).decode()[1:-1] for v in values.to_pylist()])
-    return pc.fill_null(_quoted(escaped), "null")
+        return pa.array([None if v is None else orjson.dumps(v).decode()[1:-1] for v in values.to_pylist()])
+    return pc.replace_substring(pc.replace_substring(values, "\\", "\\\\"), '"', '\\"')
 
 
 def json_column(table: pa.Table) -> pa.Array:
-    """One JSON object per row of a contract table (a ``binary`` array)."""
+    """One JSON object per row of a contract table (a ``binary`` array).
+
+    Text-like values (strings, times, money) go between literal quotes in the joined pieces; a column
+    with nulls in this slice is quoted per value instead, with ``null`` where a value is missing.
+    """
     pieces: list[Any] = []
-    for i, (field, column) in enumerate(zip(table.schema, table.columns, strict=True)):
+    literal = "{"  # text between the previous value and the next one
+    for field, column in zip(table.schema, table.columns, strict=True):
         values = column.combine_chunks()
-        pieces.append(("{" if i == 0 else ",") + f'"{field.name}":')
+        literal += ("" if literal == "{" else ",") + f'"{field.name}":'
         if pa.types.is_timestamp(field.type):
-            text = _quoted(iso_strings(values.cast(pa.int64()).fill_null(0).to_numpy()))
-            encoded = pc.if_else(pc.is_null(values), "null", text) if values.null_count else text
+            text = iso_strings(values.cast(pa.int64()).fill_null(0).to_numpy())
+            text = pc.if_else(pc.is_null(values), pa.scalar(None, pa.string()), text) if values.null_count else text
         elif pa.types.is_decimal(field.type):
-            encoded = pc.fill_null(_quoted(values.cast(pa.string())), "null")
-        elif pa.types.is_boolean(field.type):
-            encoded = pc.fill_null(pc.if_else(values, "true", "false"), "null")
-        elif pa.types.is_integer(field.type):
-            encoded = pc.fill_null(values.cast(pa.string()), "null")
+            text = values.cast(pa.string())
+        elif pa.types.is_string(field.type):
+            text = _escaped(values)
         else:
-            encoded = _json_string(values)
-        pieces.append(encoded)
-    pieces.append("}")
+            if pa.types.is_boolean(field.type):
+                values = pc.if_else(values, "true", "false")
+            pieces += [literal, pc.fill_null(values.cast(pa.string()), "null")]
+            literal = ""
+            continue
+        if values.null_count:
+            pieces += [literal, pc.fill_null(pc.binary_join_element_wise('"', text, '"', ""), "null")]
+            literal = ""
+        else:
+            pieces += [literal + '"', text]
+            literal = '"'
+    pieces.append(literal + "}")
     return pc.binary_join_element_wise(*pieces, "").cast(pa.binary())
 
 
