@@ -35,6 +35,8 @@ from typing import TYPE_CHECKING, Any
 from pipelines.contracts import FRAUD_LABELS
 
 if TYPE_CHECKING:
+    import threading
+
     from app.lake import Lake
     from app.settings import Settings
 
@@ -165,12 +167,14 @@ def to_broker(
     rate: float | None = None,
     progress: bool = False,
     settings: Settings | None = None,
+    stop: threading.Event | None = None,
 ) -> GenerateSummary:
     """Produce the events as JSON to the topics users/auctions/bids; ``rate`` in events/s (None: flat out).
 
     Creates the topics first if missing (``settings`` gives their config; default: the environment's
     settings with ``config.partitions``). ``summary.end_offsets`` comes from the delivery reports.
+    Setting ``stop`` ends the run early; the summary then counts what was produced.
     """
     from pipelines.generate_sinks import produce
 
-    return produce(config, address, rate, progress, settings)
+    return produce(config, address, rate, progress, settings, stop)

@@ -56,7 +56,7 @@ def build(config: GeneratorConfig) -> Built:
     """Simulate the run of ``config`` and shape it into tables."""
     rng = random.Random(config.fingerprint())
     start_ms = to_epoch_ms(config.start)
-    span_ms = max(120_000, int(config.days * 86_400_000))
+    span_ms = max(1_000, int(config.days * 86_400_000))
     n_users, n_auctions, n_bids = plan_counts(config.events)
     sellers = max(1, min(n_users - 1, round(n_users * 0.12)))
     users = make_users(rng, n_users, sellers, start_ms)

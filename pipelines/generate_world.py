@@ -203,7 +203,7 @@ def make_auctions(
     reserve = np.where(nprng.random(count) < 0.3, reserve, -1)
     scale = min(1.0, span_ms / (14 * DAY_MS))
     days = np.array(DURATIONS)[np.searchsorted(np.cumsum(DURATION_WEIGHTS), nprng.random(count), side="right")]
-    duration = np.clip(days * DAY_MS * scale, 60_000, span_ms - 2).astype(np.int64)
+    duration = np.clip(days * DAY_MS * scale, min(60_000, span_ms - 2), span_ms - 2).astype(np.int64)
     begin = start_ms + (nprng.random(count) * (span_ms - duration)).astype(np.int64)
     per_cat = len(ADJECTIVES) * np.array([len(CATEGORIES[c][3]) for c in CATEGORY_NAMES])
     title = (np.cumsum(per_cat) - per_cat)[cat] + (nprng.random(count) * per_cat[cat]).astype(np.int64)

@@ -131,6 +131,21 @@ def test_rate_limits_the_producer(broker_address: str, settings: Settings) -> No
     assert summary.seconds >= 0.35, "400 events at 1000/s take at least ~0.4 s"
 
 
+def test_stop_ends_a_broker_run_early(broker_address: str, settings: Settings) -> None:
+    import threading
+
+    stop = threading.Event()
+    timer = threading.Timer(0.5, stop.set)
+    timer.start()
+    try:
+        summary = to_broker(GeneratorConfig(seed=12, events=50_000), broker_address, rate=2_000, settings=settings,
+                            stop=stop)  # fmt: skip
+    finally:
+        timer.cancel()
+    assert 0 < summary.events < 50_000
+    assert summary.end_offsets, "what was produced before the stop is acknowledged"
+
+
 def test_generate_command_to_lake(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["generate", "--events", "500", "--to", "lake", "--seed", "3", "--days", "0.5"])
     assert result.exit_code == 0, result.output
