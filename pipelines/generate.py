@@ -16,6 +16,14 @@ Pipeline of this stage (each step a module):
 * :mod:`pipelines.generate_wire` -- the wire form (the contract's JSON), built column-wise;
 * :mod:`pipelines.generate_sinks` -- bronze Parquet (:func:`to_lake`) and the broker (:func:`to_broker`).
 
+The marketplace: about 6 % of the events are users (12 % of them sellers, a few power sellers), 16 %
+auction openings and closes, the rest bids. Auctions sit in twelve categories with their own lognormal
+price levels and currencies by seller country; a fifth draw no bid, the others a heavy-tailed number
+of them (bid wars among a few keen bidders, a late surge and sniping in the last minute). Honest bids
+always top every earlier bid of their auction; only bot bids (probing the leader's proxy maximum) may
+not -- see :mod:`pipelines.generate_fraud` for the planted patterns and :mod:`pipelines.generate_bids`
+for the bidding and the result rules.
+
 Representation: :func:`generate` yields lists of ``(topic, key, record)`` in event-time order, where
 ``record`` is the event exactly as it appears on the wire once JSON-decoded (money as ``"12.50"``,
 times as ``"2026-11-01T08:00:00.123Z"``); ``Model.model_validate(record)`` accepts every one.

@@ -81,6 +81,20 @@ def test_lake_output_is_bronze_readable_and_idempotent(lake_dir: Path) -> None:
     assert _digests(lake_dir) == first, "rerunning the same config rewrites identical files"
 
 
+def test_lake_output_on_s3(s3_settings: Settings) -> None:
+    lake = Lake.from_settings(s3_settings)
+    summary = to_lake(GeneratorConfig(seed=6, events=400, partitions=2), lake)
+    files = lake.list_files("bronze")
+    assert len(files) == summary.files
+    rows = 0
+    for path in files:
+        with lake.fs.open(path, "rb") as handle:
+            table = pq.read_table(handle)
+        assert table.schema.equals(bronze_schema(path.split("/bronze/")[1].split("/")[0]), check_metadata=False)
+        rows += table.num_rows
+    assert rows == 400
+
+
 def test_unwritable_lake_is_one_clear_error(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("not a directory")
