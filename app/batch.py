@@ -60,13 +60,16 @@ class BatchResult:
     days: list[dt.date]
     tables: list[TableDay]
     gold: dict[str, int]
+    checks: dict[str, int] = field(default_factory=dict)
 
     def lines(self) -> list[str]:
         """What the run did, one line per day and table, then the gold tables."""
         gold = " ".join(f"{name}={rows}" for name, rows in self.gold.items())
         order = ["users", "auctions", *PER_DAY]
         tables = sorted(self.tables, key=lambda t: (t.day, order.index(t.table)))
-        return [t.line() for t in tables] + [f"gold rows: {gold}"]
+        failed = [f"check {name} FAILED: {n} rows (queries/checks/{name}.sql)" for name, n in self.checks.items() if n]
+        checks = failed or [f"checks: {len(self.checks)} passed"]
+        return [t.line() for t in tables] + [f"gold rows: {gold}", *checks]
 
 
 def select_days(day: dt.date | None, first: dt.date | None, last: dt.date | None) -> list[dt.date] | None:
@@ -111,12 +114,12 @@ def run_batch(settings: Settings, days: list[dt.date] | None = None) -> BatchRes
         reports, users, auctions = _dimensions(lake, settings, every_day, set(selected))
         for day in selected:
             reports += [_bids_day(lake, settings, day, users, auctions), _alerts_day(lake, settings, day)]
-        gold = run_gold(settings, lake)
+        gold, checks = run_gold(settings, lake)
     except (OSError, UserError) as exc:
         if isinstance(exc, UserError):
             raise
         raise UserError(f"batch on lake {lake.url} failed: {_reason(exc)} (files are replaced whole: re-run)") from None
-    return BatchResult(selected, reports, gold)
+    return BatchResult(selected, reports, gold, checks)
 
 
 def _dimensions(

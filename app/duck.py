@@ -140,6 +140,7 @@ def connect(settings: Settings, read_only_lake: bool = False) -> duckdb.DuckDBPy
     """
     con = duckdb.connect(config={"autoinstall_known_extensions": False, "autoload_known_extensions": False})
     con.execute("SET TimeZone = 'UTC'")
+    con.execute("SET enable_progress_bar = false")  # it writes to stdout, which commands print results on
     for statement in setup_sql(settings):
         con.execute(statement)
     create_views(con, Lake.from_settings(settings))

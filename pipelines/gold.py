@@ -14,6 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import duckdb
+import polars as pl
 import pyarrow as pa
 
 from app.lake import Lake
@@ -60,7 +61,8 @@ def create_missing_silver(con: duckdb.DuckDBPyConnection, present: set[str]) -> 
     for table in SILVER_TABLES:
         if table in present:
             continue
-        empty = empty_frame(table).select(silver_columns(table)).to_arrow()
+        empty = empty_frame(table).select(silver_columns(table)).with_columns(pl.lit(None, pl.Date).alias("date"))
+        empty = empty.to_arrow()
         con.register(f"_empty_silver_{table}", empty)
         con.execute(f"CREATE OR REPLACE VIEW silver.{table} AS SELECT * FROM _empty_silver_{table}")
 
@@ -74,8 +76,27 @@ def build_gold(con: duckdb.DuckDBPyConnection, flag_threshold: float = FLAG_THRE
     return tables
 
 
-def run_gold(settings: Settings, lake: Lake) -> dict[str, int]:
-    """Recompute every gold table from the lake's silver and write it; returns rows per table."""
+def run_checks(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    """Run every ``queries/checks/<name>.sql`` (each must return zero rows); returns rows per check."""
+    found = {}
+    for path in sorted((QUERIES / "checks").glob("*.sql")):
+        found[path.stem] = con.execute(path.read_text(encoding="utf-8")).to_arrow_table().num_rows
+    return found
+
+
+def register_gold(con: duckdb.DuckDBPyConnection, tables: dict[str, pa.Table]) -> None:
+    """Expose freshly built gold tables as ``gold.<name>`` views (for the checks)."""
+    con.execute("CREATE SCHEMA IF NOT EXISTS gold")
+    for name, table in tables.items():
+        con.register(f"_gold_{name}", table)
+        con.execute(f"CREATE OR REPLACE VIEW gold.{name} AS SELECT * FROM _gold_{name}")
+
+
+def run_gold(settings: Settings, lake: Lake) -> tuple[dict[str, int], dict[str, int]]:
+    """Recompute every gold table from the lake's silver, write it, then run the checks.
+
+    Returns (rows per gold table, rows per failed-or-passed check).
+    """
     from app.duck import connect, lake_tables
 
     con = connect(settings)
@@ -84,8 +105,10 @@ def run_gold(settings: Settings, lake: Lake) -> dict[str, int]:
         create_missing_silver(con, present)
         create_reference_views(con)
         tables = build_gold(con)
+        for name, table in tables.items():
+            lake.write_parquet(f"gold/{name}/{name}.parquet", table)
+        register_gold(con, tables)
+        checks = run_checks(con)
     finally:
         con.close()
-    for name, table in tables.items():
-        lake.write_parquet(f"gold/{name}/{name}.parquet", table)
-    return {name: table.num_rows for name, table in tables.items()}
+    return {name: table.num_rows for name, table in tables.items()}, checks

@@ -2,6 +2,7 @@
 -- grain: one row per bidder with at least one valid bid.
 -- inputs: silver.bids, silver.auctions, ref.fx_usd
 -- used by: User Analytics dashboard
+-- (bids are first grouped per bidder and auction: cheaper than count(distinct) on 10M rows.)
 -- win_rate = auctions won / auctions bid on; total_spend = final prices of auctions won, in USD.
 -- segment: 'power' (5+ wins or 5,000+ USD spent), 'frequent' (20+ bids), 'buyer' (won at least once),
 --   otherwise 'browser'.
@@ -10,19 +11,28 @@ bids as (select * from silver.bids),
 auctions as (select * from silver.auctions),
 fx as (select * from ref.fx_usd),
 
+bidder_auctions as (
+    select bidder_id, auction_id, count(*) as bids, min(bid_time) as first_bid_time, max(bid_time) as last_bid_time
+    from bids
+    group by bidder_id, auction_id
+),
+
 activity as (
     select
         bidder_id,
-        count(*) as bids,
-        count(distinct auction_id) as auctions_bid,
-        min(bid_time) as first_bid_time,
-        max(bid_time) as last_bid_time
-    from bids
+        cast(sum(bids) as bigint) as bids,
+        count(*) as auctions_bid,
+        min(first_bid_time) as first_bid_time,
+        max(last_bid_time) as last_bid_time
+    from bidder_auctions
     group by bidder_id
 ),
 
 wins as (
-    select auctions.winner_id as bidder_id, count(*) as auctions_won, sum(cast(auctions.final_price as decimal(38, 2)) * fx.usd_rate) as spend
+    select
+        auctions.winner_id as bidder_id,
+        count(*) as auctions_won,
+        sum(cast(auctions.final_price as decimal(38, 2)) * fx.usd_rate) as spend
     from auctions
     left join fx using (currency)
     where auctions.sold

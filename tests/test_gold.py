@@ -75,7 +75,13 @@ def _run(name: str, con: Any) -> list[tuple[Any, ...]]:
     sql = gold.query_text(name)
     result = con.execute(sql, gold.parameters(sql))
     assert [d[0] for d in result.description] == COLUMNS[name]
-    return result.pl().rows()  # via Arrow: tz-aware times without pytz
+    frame = result.pl()  # via Arrow: tz-aware times without pytz
+    for column, dtype in frame.schema.items():
+        if column in {"bids", "auctions", "auctions_bid", "auctions_won", "auctions_sold", "alerts", "bidders"}:
+            assert dtype == pl.Int64, (column, dtype)
+        if column in {"gmv", "fees", "total_spend", "avg_final_price"}:
+            assert dtype == pl.Decimal(18, 2), (column, dtype)
+    return frame.rows()
 
 
 def _sold(auction_id: str, winner: str, price: str, **over: Any) -> dict[str, Any]:
@@ -246,3 +252,30 @@ def test_reference_rates_cover_every_currency() -> None:
     rates = dict(con.execute("select currency, usd_rate from ref.fx_usd").fetchall())
     assert set(rates) == set(CURRENCIES)
     assert rates["USD"] == 1
+
+
+def test_checks_are_empty_on_consistent_data_and_name_seeded_defects() -> None:
+    auctions = [_sold("a1", "b1", "15.00"), closed("a2", None, None), auction("a3")]
+    con = _con(auctions, [bid("1", "a1", "b1"), bid("2", "a3", "b2")], [])
+    con.execute("CREATE SCHEMA gold")
+    con.execute("CREATE TABLE silver_users AS SELECT * FROM (VALUES ('b1'), ('b2'), ('s1')) AS u (user_id)")
+    con.execute("CREATE VIEW silver.users AS SELECT * FROM silver_users")
+    con.execute("CREATE OR REPLACE VIEW silver.bids AS SELECT *, DATE '2026-11-02' AS date FROM t_bids")
+    gold.register_gold(con, gold.build_gold(con))
+    assert gold.run_checks(con) == dict.fromkeys(
+        ["gold_revenue_reconciles", "silver_bids_orphans", "silver_bids_unique", "sold_auctions_resolved"], 0
+    )
+    # seeded defects: an auction marked sold without a winner, a bid by an unknown bidder, a gold total off
+    con.execute("CREATE TABLE bad_auctions AS SELECT * REPLACE (auction_id = 'a2' OR sold AS sold) FROM t_auctions")
+    con.execute("CREATE OR REPLACE VIEW silver.auctions AS SELECT * FROM bad_auctions")
+    con.execute("DELETE FROM silver_users WHERE user_id = 'b2'")
+    con.execute(
+        "CREATE OR REPLACE VIEW gold.daily_revenue AS SELECT * REPLACE (gmv + 1 AS gmv) FROM _gold_daily_revenue"
+    )
+    found = gold.run_checks(con)
+    assert found == {
+        "gold_revenue_reconciles": 1,
+        "silver_bids_orphans": 1,
+        "silver_bids_unique": 0,
+        "sold_auctions_resolved": 1,
+    }
