@@ -209,3 +209,17 @@ def test_generate_to_an_unreachable_broker_is_one_clear_error(
     assert exit_info.value.code == 1
     err = capsys.readouterr().err
     assert err.startswith("error: broker at 127.0.0.1:") and err.count("\n") == 1
+
+
+@pytest.mark.integration
+def test_bench_generate_prints_its_figures_as_json() -> None:
+    import json
+
+    result = CliRunner().invoke(cli, ["bench", "generate", "--events", "2000", "--broker-events", "1000"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["simulate"]["events"] == report["files"]["events"] == 2_000
+    assert report["broker"]["events"] == 1_000
+    for stage in ("simulate", "files", "broker"):
+        assert report[stage]["events_per_s"] > 0 and report[stage]["peak_rss_mb"] > 0
+    assert set(report["met"]) == {"files_events_per_s", "broker_events_per_s"}
