@@ -98,6 +98,42 @@ def tail_cmd(obj: _Context, topic: str, n: int) -> None:
 # ---- import ----------------------------------------------------------------------------------------
 
 
+@cli.command("run")
+@click.option("--rate", type=click.FloatRange(min=0, min_open=True), default=500.0, show_default=True,
+              help="Generated events per second.")
+@click.option("--workers", type=click.IntRange(1, 16), default=1, show_default=True,
+              help="Stream worker processes (one consumer group).")
+@click.option("--batch-every", type=click.FloatRange(min=0), default=300.0, show_default=True,
+              help="Seconds between silver+gold refreshes (0: only at the end).")
+@click.option("--seed", type=int, default=42, show_default=True, help="Seed of the first generator chunk.")
+@pass_ctx
+def run_cmd(obj: _Context, rate: float, workers: int, batch_every: float, seed: int) -> None:
+    """Run everything: broker, topics, generator, stream workers and the silver/gold refresh.
+
+    Ctrl-C (or SIGTERM) stops the generator, lets the workers sink everything produced, runs a last
+    silver+gold refresh, then stops the workers and the broker.
+    """  # fmt: skip
+    from app.runtime import RunOptions, run
+
+    run(obj.settings, RunOptions(rate=rate, workers=workers, batch_every_s=batch_every, seed=seed), click.echo)
+
+
+@cli.command("demo")
+@click.option("--events", type=click.IntRange(min=100), default=200_000, show_default=True,
+              help="Events to generate (users + auctions opened/closed + bids).")
+@click.option("--seed", type=int, default=42, show_default=True, help="Same seed, same events.")
+@pass_ctx
+def demo_cmd(obj: _Context, events: int, seed: int) -> None:
+    """The whole pipeline headless and bounded: generate, score, silver, gold; print a summary and exit 0."""
+    from app.runtime import demo
+
+    result = demo(obj.settings, events, seed, click.echo)
+    for line in result.batch_lines:
+        click.echo(line)
+    timing = " ".join(f"{k}={v:.1f}s" for k, v in result.seconds.items())
+    click.echo(f"demo done: {timing}; lake {obj.settings.lake_url} (query it: python -m app sql)")
+
+
 @cli.command("import")
 @click.argument("path")
 @click.option("--format", "fmt", type=click.Choice(["csv", "parquet", "jsonl", "ebay"]), default=None,
@@ -111,8 +147,8 @@ def import_cmd(obj: _Context, path: str, fmt: str | None, topic: str, start: Any
     """Import historical data from PATH into bronze; rows that break a rule are quarantined, not dropped.
 
     Formats: the project's own CSV / Parquet / JSON lines (columns = the contract fields of --topic) and
-    `ebay`, the public online-auctions CSV (auctionid,bid,bidtime,bidder,bidderrate,openbid,price,item,
-    auction_type). Re-importing the same file rewrites the same bronze files (idempotent).
+    `ebay`, the public online-auctions CSV (columns auctionid, bid, bidtime, bidder, bidderrate, openbid,
+    price, item, auction_type). Re-importing the same file rewrites the same bronze files (idempotent).
     """
     from pipelines.imports import run_import
 
@@ -175,6 +211,8 @@ def stream_cmd(obj: _Context, idle_timeout: float, commit_interval: float) -> No
 
     Start it several times to share the partitions (one consumer group).
     """  # fmt: skip
+    import dataclasses
+
     from app.broker import broker_address
     from app.stream import WorkerOptions, run_worker
 
@@ -183,8 +221,7 @@ def stream_cmd(obj: _Context, idle_timeout: float, commit_interval: float) -> No
         summary = run_worker(
             settings, address, WorkerOptions(idle_timeout_s=idle_timeout, commit_interval_s=commit_interval)
         )
-    click.echo(json.dumps({"processed": summary.processed, "bronze_files": summary.bronze_files,
-                           "stopped_by": summary.stopped_by}))  # fmt: skip
+    click.echo(json.dumps(dataclasses.asdict(summary)))
 
 
 # ---- generate ------------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ import logging
 import os
 import shutil
 import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +33,9 @@ class WorkerSummary:
     processed: dict[str, int] = field(default_factory=dict)
     bronze_files: int = 0
     stopped_by: str = "signal"
+    first_message_at: float = 0.0
+    """Wall-clock time (epoch s) the first message was processed: throughput excludes start-up and joins."""
+    last_message_at: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -132,6 +136,10 @@ def run_worker(settings: Settings, address: str, options: WorkerOptions | None =
 
     def on_processed(topic: str, partition: int, offset: int) -> None:
         summary.processed[topic] = summary.processed.get(topic, 0) + 1
+        now = time.time()
+        if not summary.first_message_at:
+            summary.first_message_at = now
+        summary.last_message_at = now
         end = remaining.get((topic, partition))
         if end is not None and offset + 1 >= end:
             del remaining[(topic, partition)]

@@ -21,11 +21,11 @@ Exactly once in the lake, on an at-least-once stream (tansu's transactions are u
 from __future__ import annotations
 
 import datetime as dt
-from collections import defaultdict
 from collections.abc import Mapping
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 from quixstreams.sinks import BaseSink
 
 from app.lake import Lake, bronze_file_name, date_partition, parse_bronze_file_name
@@ -39,6 +39,84 @@ DESTINATIONS: dict[str, tuple[str, ...]] = {
 }
 
 
+SCORE_COLUMNS = ("fraud_score", "fraud_reasons")
+_META = ("_broker_run", "_partition", "_offset", "_key", "_ingest_time")
+_EPOCH_DAY = dt.date(1970, 1, 1)
+
+
+class Columns:
+    """One destination's rows for one input range, kept as column lists (cheap to append, to convert)."""
+
+    def __init__(self, names: tuple[str, ...]) -> None:
+        self.names = names
+        self.data: dict[str, list[Any]] = {name: [] for name in (*names, "_offset", "_key", "_ingest_time")}
+        self.days: list[int] = []
+
+    def __len__(self) -> int:
+        return len(self.days)
+
+    def append(self, values: Mapping[str, Any], offset: int, key: str | None, ts: int, day: int) -> None:
+        data = self.data
+        for name in self.names:
+            data[name].append(values[name])
+        data["_offset"].append(offset)
+        data["_key"].append(key)
+        data["_ingest_time"].append(ts)
+        self.days.append(day)
+
+    def arrays(self, schema: pa.Schema, run: str, partition: int) -> dict[str, pa.Array]:
+        n = len(self.days)
+        out = {name: pa.array(self.data[name], schema.field(name).type) for name in self.data if name in self.names}
+        out["_broker_run"] = pa.array([run] * n, pa.string())
+        out["_partition"] = pa.array([partition] * n, pa.int32())
+        out["_offset"] = pa.array(self.data["_offset"], pa.int64())
+        out["_key"] = pa.array(self.data["_key"], pa.string())
+        out["_ingest_time"] = pa.array(self.data["_ingest_time"], pa.int64()).cast(schema.field("_ingest_time").type)
+        return out
+
+
+class RangeBuffer:
+    """Everything one input partition produced since its last file: per destination, in columns."""
+
+    def __init__(self, first: int, schemas: Mapping[str, pa.Schema]) -> None:
+        self.first = first
+        self._schemas = schemas
+        self.dests: dict[str, Columns] = {}
+        self.rows = 0
+
+    def add(self, dest: str, values: Mapping[str, Any], offset: int, key: str | None, ts: int, day: int) -> None:
+        """Append a row; ``values`` holds the contract's columns (a model's ``__dict__`` or a dict)."""
+        columns = self.dests.get(dest)
+        if columns is None:
+            names = tuple(f.name for f in self._schemas[dest] if f.name not in _META)
+            if dest == "bids":  # bids and bids-scored share their columns; scores go alongside
+                names = (*names, *SCORE_COLUMNS)
+            columns = self.dests[dest] = Columns(names)
+        columns.append(values, offset, key, ts, day)
+        self.rows += 1
+
+    def tables(self, run: str, partition: int) -> list[tuple[str, pa.Table, list[int]]]:
+        """(destination, table, day of each row) for every destination with rows."""
+        out = []
+        for dest, columns in self.dests.items():
+            if dest == "bids":
+                arrays = columns.arrays(self._schemas["bids-scored"], run, partition)
+                for name in ("bids", "bids-scored"):
+                    schema = self._schemas[name]
+                    out.append(
+                        (name, pa.Table.from_arrays([arrays[f.name] for f in schema], schema=schema), columns.days)
+                    )
+            else:
+                schema = self._schemas[dest]
+                arrays = columns.arrays(schema, run, partition)
+                out.append((dest, pa.Table.from_arrays([arrays[f.name] for f in schema], schema=schema), columns.days))
+        return out
+
+
+def epoch_day(moment: dt.datetime) -> int:
+    return (moment.date() - _EPOCH_DAY).days
+
+
 class BronzeSink(BaseSink):
     """Buffers bronze rows per input partition; Quix calls :meth:`flush` at every checkpoint."""
 
@@ -49,35 +127,28 @@ class BronzeSink(BaseSink):
         self.max_rows = max_rows
         self._schemas = {dest: bronze_schema(dest) for dests in DESTINATIONS.values() for dest in dests}
         self._next: dict[tuple[str, int], int] = {}
-        self._first: dict[tuple[str, int], int] = {}
-        self._rows: dict[tuple[str, int], dict[str, list[dict[str, Any]]]] = {}
+        self._buffers: dict[tuple[str, int], RangeBuffer] = {}
         self.files_written = 0
 
     # ---- called by the pipeline for every input message -------------------------------------------
 
-    def note(self, topic: str, partition: int, offset: int) -> dict[str, list[dict[str, Any]]]:
-        """Record that an input offset was consumed; returns the buffers its rows go into.
+    def note(self, topic: str, partition: int, offset: int) -> RangeBuffer:
+        """Record that an input offset was consumed; returns the buffer its rows go into.
 
-        A gap or a step back means consumption restarted from the committed offset: clean up first.
+        A step back (or the first message) means consumption restarted from the committed offset.
         """
         tp = (topic, partition)
         expected = self._next.get(tp)
         if expected is None or offset < expected:  # (re)start or replay from the committed offset
-            self._restart(topic, partition, offset)
+            self._buffers.pop(tp, None)
+            self.remove_uncommitted(topic, partition, offset)
         elif offset > expected:  # a gap (control records) or a partition handed back: keep what we hold
             self.remove_uncommitted(topic, partition, offset)
         self._next[tp] = offset + 1
-        buffers = self._rows.get(tp)
-        if buffers is None:
-            self._first[tp] = offset
-            buffers = self._rows[tp] = defaultdict(list)
-        return buffers
-
-    def _restart(self, topic: str, partition: int, offset: int) -> None:
-        tp = (topic, partition)
-        self._rows.pop(tp, None)
-        self._first.pop(tp, None)
-        self.remove_uncommitted(topic, partition, offset)
+        buffer = self._buffers.get(tp)
+        if buffer is None:
+            buffer = self._buffers[tp] = RangeBuffer(offset, self._schemas)
+        return buffer
 
     def remove_uncommitted(self, topic: str, partition: int, offset: int) -> list[str]:
         """Delete this input partition's files that start at or after ``offset`` (never committed)."""
@@ -93,8 +164,8 @@ class BronzeSink(BaseSink):
         return stale
 
     def full(self, topic: str, partition: int) -> bool:
-        buffers = self._rows.get((topic, partition))
-        return buffers is not None and sum(map(len, buffers.values())) >= self.max_rows
+        buffer = self._buffers.get((topic, partition))
+        return buffer is not None and buffer.rows >= self.max_rows
 
     # ---- Quix sink protocol -----------------------------------------------------------------------
 
@@ -103,28 +174,28 @@ class BronzeSink(BaseSink):
 
     def flush(self) -> None:
         """Write every buffered input range (all its destinations); called before offsets are committed."""
-        for tp in list(self._rows):
+        for tp in list(self._buffers):
             self.flush_partition(*tp)
 
     def flush_partition(self, topic: str, partition: int) -> None:
-        tp = (topic, partition)
-        buffers = self._rows.pop(tp, None)
-        first = self._first.pop(tp, None)
-        if buffers is None or first is None:
+        buffer = self._buffers.pop((topic, partition), None)
+        if buffer is None:
             return
-        last = self._next[tp] - 1
-        name = bronze_file_name(self.runs[topic], partition, first, last)
-        for dest, rows in buffers.items():
-            by_day: dict[dt.date, list[dict[str, Any]]] = defaultdict(list)
-            for row in rows:
-                by_day[row["event_time"].date()].append(row)
-            for day, day_rows in sorted(by_day.items()):
-                table = pa.Table.from_pylist(day_rows, schema=self._schemas[dest])
-                self.lake.write_parquet(f"bronze/{dest}/{date_partition(day)}/{name}", table)
+        name = bronze_file_name(self.runs[topic], partition, buffer.first, self._next[(topic, partition)] - 1)
+        for dest, table, days in buffer.tables(self.runs[topic], partition):
+            low, high = min(days), max(days)
+            parts = [(low, table)] if low == high else _split_days(table, days)
+            for day, part in parts:
+                when = _EPOCH_DAY + dt.timedelta(days=day)
+                self.lake.write_parquet(f"bronze/{dest}/{date_partition(when)}/{name}", part)
                 self.files_written += 1
 
     def on_paused(self) -> None:
         """Backpressure: Quix seeks back to the committed offsets, so drop what was buffered."""
-        self._rows.clear()
-        self._first.clear()
+        self._buffers.clear()
         self._next.clear()
+
+
+def _split_days(table: pa.Table, days: list[int]) -> list[tuple[int, pa.Table]]:
+    day_array = pa.array(days, pa.int32())
+    return [(day, table.filter(pc.equal(day_array, day))) for day in sorted(set(days))]

@@ -19,7 +19,7 @@ Every rule is monotone non-decreasing in its evidence; :func:`score` is monotone
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 #: a bidder is alerted (once per auction) when a bid's score reaches this
@@ -135,22 +135,32 @@ RULES: dict[str, tuple[Rule, float]] = {
 }
 
 
+_RULE_LIST = tuple((name, rule, weight) for name, (rule, weight) in RULES.items())
+
+
 def combine(evidence: dict[str, float]) -> tuple[float, list[str]]:
     """Noisy-OR of weighted evidence: ``1 - prod(1 - weight * evidence)``; reasons sorted by weight.
 
     Each factor lies in [0, 1], so the score does too, and raising any evidence never lowers it.
     """
+    return _noisy_or((name, RULES[name][1], value) for name, value in evidence.items())
+
+
+def _noisy_or(weighted_evidence: Iterable[tuple[str, float, float]]) -> tuple[float, list[str]]:
     remaining = 1.0
     strong: list[tuple[float, str]] = []
-    for name, value in evidence.items():
-        weighted = RULES[name][1] * min(1.0, max(0.0, value))
+    for name, weight, value in weighted_evidence:
+        if value <= 0.0:
+            continue
+        weighted = weight * (1.0 if value > 1.0 else value)
         remaining *= 1.0 - weighted
         if weighted >= REASON_CUTOFF:
-            strong.append((weighted, name))
-    strong.sort(key=lambda item: (-item[0], item[1]))
+            strong.append((-weighted, name))
+    if len(strong) > 1:
+        strong.sort()
     return round(1.0 - remaining, 4), [name for _, name in strong]
 
 
 def score(features: BidFeatures) -> tuple[float, list[str]]:
     """A bid's fraud score in [0, 1] and the names of the rules that drove it."""
-    return combine({name: rule(features) for name, (rule, _) in RULES.items()})
+    return _noisy_or((name, weight, rule(features)) for name, rule, weight in _RULE_LIST)

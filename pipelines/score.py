@@ -68,18 +68,31 @@ def alert_id(bidder_id: str, auction_id: str) -> str:
     return hashlib.sha1(f"{bidder_id}\x00{auction_id}".encode()).hexdigest()[:24]
 
 
+def _new_auction() -> list[Any]:
+    # info (seller, category, start, end, currency, start cents, closed) or None, bids, leader,
+    # {bid_id: 1}, {bidder: [bids, self-outbids, early bids, late bids]}, [alerted bidders]
+    return [None, 0, "", {}, {}, []]
+
+
+def _new_profile() -> list[Any]:
+    # recent bid times, auctions, {seller: auctions}, recent devices, device switches, closed, wins
+    return [[], 0, {}, [], 0, 0, 0]
+
+
 def on_auction(auction: Auction, stores: Stores) -> str | None:
     """Record an auction (opened or closed); on close, count participation and wins. Returns an error or None."""
     kv = stores("a:" + auction.auction_id)
-    known = kv.get("i")
+    state = kv.get("s") or _new_auction()
     start_ms, end_ms = to_epoch_ms(auction.start_time), to_epoch_ms(auction.end_time)
     if end_ms <= start_ms:
         return "auction ends before it starts"
-    cents = int(auction.start_price * 100)
+    was_closed = state[0] is not None and state[0][6]
     closed = auction.status == "closed"
-    kv.set("i", [auction.seller_id, auction.category, start_ms, end_ms, auction.currency, cents, closed])
-    if closed and not (known and known[6]):
-        for bidder in kv.get("bidders", []):
+    cents = int(auction.start_price * 100)
+    state[0] = [auction.seller_id, auction.category, start_ms, end_ms, auction.currency, cents, closed]
+    kv.set("s", state)
+    if closed and not was_closed:
+        for bidder in state[4]:
             bkv = stores("u:" + bidder)
             profile = bkv.get("p") or _new_profile()
             profile[5] += 1
@@ -88,18 +101,12 @@ def on_auction(auction: Auction, stores: Stores) -> str | None:
     return None
 
 
-def _new_profile() -> list[Any]:
-    # recent bid times, auctions, {seller: auctions}, recent devices, device switches, closed, wins
-    return [[], 0, {}, [], 0, 0, 0]
-
-
 def on_bid(bid: Bid, stores: Stores, users: UserDirectory) -> Scored | str:
     """Validate a bid against what the stream knows, update the state and score it; a string is the error."""
     auction_kv = stores("a:" + bid.auction_id)
-    info = auction_kv.get("i")
+    state = auction_kv.get("s") or _new_auction()
+    info, n_bids, leader, seen, bidders, alerted = state
     t = to_epoch_ms(bid.bid_time)
-    cents = int(bid.amount * 100)
-    seen = auction_kv.get("ids") or {}
     if bid.bid_id in seen:
         return f"duplicate bid_id {bid.bid_id}"
     if info is not None:
@@ -113,23 +120,19 @@ def on_bid(bid: Bid, stores: Stores, users: UserDirectory) -> Scored | str:
         elapsed = (t - start_ms) / max(1, end_ms - start_ms)
     else:  # the auction's open event has not reached this partition: score without auction context
         seller, category, elapsed = "", "", 0.5
-    seen[bid.bid_id] = 1
-    auction_kv.set("ids", seen)
+    cents = int(bid.amount * 100)
 
-    # per auction: totals and who leads; per (bidder, auction): counts
-    totals = auction_kv.get("t") or [0, "", 0]
-    n_bids, leader, _lead_cents = totals
-    mine = auction_kv.get("b:" + bid.bidder_id)
+    # per auction and per (bidder, auction)
+    seen[bid.bid_id] = 1
+    mine = bidders.get(bid.bidder_id)
     first_in_auction = mine is None
     if mine is None:
-        mine = [0, 0, 0, 0]  # bids, successive self-outbids, early, late
-        auction_kv.set("bidders", [*auction_kv.get("bidders", []), bid.bidder_id])
+        mine = bidders[bid.bidder_id] = [0, 0, 0, 0]
     mine[0] += 1
     mine[1] += int(leader == bid.bidder_id)
     mine[2] += int(elapsed < 0.25)
     mine[3] += int(elapsed > 0.95)
-    auction_kv.set("b:" + bid.bidder_id, mine)
-    auction_kv.set("t", [n_bids + 1, bid.bidder_id, cents])
+    state[1], state[2] = n_bids + 1, bid.bidder_id
 
     # per bidder (this partition): velocity, seller affinity, devices, wins
     bidder_kv = stores("u:" + bid.bidder_id)
@@ -172,8 +175,8 @@ def on_bid(bid: Bid, stores: Stores, users: UserDirectory) -> Scored | str:
     )
     fraud_score, reasons = rules.score(features)
     stats = None
-    if fraud_score >= rules.ALERT_THRESHOLD and auction_kv.get("al:" + bid.bidder_id) is None:
-        auction_kv.set("al:" + bid.bidder_id, 1)
+    if fraud_score >= rules.ALERT_THRESHOLD and bid.bidder_id not in alerted:
+        alerted.append(bid.bidder_id)
         stats = {
             "bids_last_minute": float(len(recent)),
             "auction_bids": float(n_bids + 1),
@@ -183,4 +186,5 @@ def on_bid(bid: Bid, stores: Stores, users: UserDirectory) -> Scored | str:
             "amount_ratio": round(ratio, 3),
             "device_switches": float(profile[4]),
         }
+    auction_kv.set("s", state)
     return Scored(fraud_score, reasons, stats, recent[0])

@@ -19,13 +19,13 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+import orjson
 from pydantic import ValidationError
 from quixstreams import Application, message_context
 from quixstreams.models import Topic
 from quixstreams.models.serializers import Serializer
-from quixstreams.sinks import BaseSink
 
-from pipelines.bronze import BronzeSink
+from pipelines.bronze import BronzeSink, RangeBuffer, epoch_day
 from pipelines.contracts import (
     EPOCH,
     SCHEMA_VERSION,
@@ -39,6 +39,7 @@ from pipelines.contracts import (
     User,
 )
 from pipelines.score import Scored, Stores, UserDirectory, alert_id, on_auction, on_bid
+from pipelines.state import StateCache
 
 #: what the processing step emits: (output topic, key, serialized value)
 Out = tuple[str, bytes | None, bytes]
@@ -78,15 +79,8 @@ class Processor:
     def process(
         self, topic: str, partition: int, offset: int, key: bytes | None, value: bytes | None, ts: int, stores: Stores
     ) -> list[Out]:
-        buffers = self.sink.note(topic, partition, offset)
+        buffer = self.sink.note(topic, partition, offset)
         key_text = key.decode("utf-8", "replace") if key is not None else None
-        meta = {
-            "_broker_run": self.sink.runs[topic],
-            "_partition": partition,
-            "_offset": offset,
-            "_key": key_text,
-            "_ingest_time": EPOCH + dt.timedelta(milliseconds=ts),
-        }
         event = decode(topic, value)
         outcome: Scored | str | None = event if isinstance(event, str) else None
         if isinstance(event, Event):
@@ -99,46 +93,45 @@ class Processor:
             elif isinstance(event, User):
                 self.users.add(event)
         if isinstance(outcome, str) or not isinstance(event, Event):
-            return [self._dead_letter(topic, partition, offset, key, key_text, value, ts, str(outcome), buffers, meta)]
-        buffers[topic].append({**event.model_dump(), **meta})
+            return [self._dead_letter(topic, partition, offset, key, key_text, value, ts, str(outcome), buffer)]
+        day = epoch_day(event.event_time)
         if not isinstance(event, Bid) or not isinstance(outcome, Scored):
+            buffer.add(topic, event.__dict__, offset, key_text, ts, day)
             return []
-        return self._scored(event, outcome, key, buffers, meta)
-
-    def _scored(
-        self,
-        bid: Bid,
-        scored: Scored,
-        key: bytes | None,
-        buffers: dict[str, list[dict[str, Any]]],
-        meta: dict[str, Any],
-    ) -> list[Out]:
-        reasons = json.dumps(scored.fraud_reasons)
-        body = bid.model_dump_json()
-        payload = f'{body[:-1]},"fraud_score":{scored.fraud_score!r},"fraud_reasons":{reasons}}}'.encode()
-        row = buffers["bids"][-1]
-        buffers["bids-scored"].append({**row, "fraud_score": scored.fraud_score, "fraud_reasons": scored.fraud_reasons})
+        values = {**event.__dict__, "fraud_score": outcome.fraud_score, "fraud_reasons": outcome.fraud_reasons}
+        buffer.add("bids", values, offset, key_text, ts, day)
+        # the validated input plus two fields: no re-serialization of the bid (a JSON object ends with "}")
+        reasons = orjson.dumps(outcome.fraud_reasons).decode()
+        payload = (value or b"").rstrip()[
+            :-1
+        ] + f',"fraud_score":{outcome.fraud_score!r},"fraud_reasons":{reasons}}}'.encode()
         outs: list[Out] = [("bids-scored", key, payload)]
-        if scored.alert_stats is not None:
-            ident = alert_id(bid.bidder_id, bid.auction_id)
-            alert: dict[str, Any] = {
-                "event_id": ident,
-                "event_time": bid.bid_time,
-                "schema_version": SCHEMA_VERSION,
-                "alert_id": ident,
-                "bidder_id": bid.bidder_id,
-                "auction_id": bid.auction_id,
-                "score": scored.fraud_score,
-                "reasons": scored.fraud_reasons,
-                "window_start": EPOCH + dt.timedelta(milliseconds=scored.window_start_ms),
-                "window_end": bid.bid_time,
-                "stats": scored.alert_stats,
-                "alert_time": bid.bid_time,
-            }
-            text = Alert.model_construct(**alert).model_dump_json()
-            buffers["fraud-alerts"].append({**alert, "stats": json.dumps(scored.alert_stats, sort_keys=True), **meta})
-            outs.append(("fraud-alerts", bid.bidder_id.encode(), text.encode()))
+        if outcome.alert_stats is not None:
+            outs.append(self._alert(event, outcome, buffer, offset, key_text, ts, day))
         return outs
+
+    def _alert(
+        self, bid: Bid, scored: Scored, buffer: RangeBuffer, offset: int, key_text: str | None, ts: int, day: int
+    ) -> Out:
+        ident = alert_id(bid.bidder_id, bid.auction_id)
+        alert: dict[str, Any] = {
+            "event_id": ident,
+            "event_time": bid.bid_time,
+            "schema_version": SCHEMA_VERSION,
+            "alert_id": ident,
+            "bidder_id": bid.bidder_id,
+            "auction_id": bid.auction_id,
+            "score": scored.fraud_score,
+            "reasons": scored.fraud_reasons,
+            "window_start": EPOCH + dt.timedelta(milliseconds=scored.window_start_ms),
+            "window_end": bid.bid_time,
+            "stats": scored.alert_stats,
+            "alert_time": bid.bid_time,
+        }
+        text = Alert.model_construct(**alert).model_dump_json()
+        row = {**alert, "stats": json.dumps(scored.alert_stats, sort_keys=True)}
+        buffer.add("fraud-alerts", row, offset, key_text, ts, day)
+        return ("fraud-alerts", bid.bidder_id.encode(), text.encode())
 
     def _dead_letter(
         self,
@@ -150,13 +143,13 @@ class Processor:
         value: bytes | None,
         ts: int,
         error: str,
-        buffers: dict[str, list[dict[str, Any]]],
-        meta: dict[str, Any],
+        buffer: RangeBuffer,
     ) -> Out:
         text, encoding = raw_text(value)
+        moment = EPOCH + dt.timedelta(milliseconds=ts)
         letter = DeadLetter.model_construct(
             event_id=f"dl-{self.sink.runs[topic]}-{partition}-{offset}",
-            event_time=EPOCH + dt.timedelta(milliseconds=ts),
+            event_time=moment,
             schema_version=SCHEMA_VERSION,
             key=key_text,
             raw_value=text,
@@ -166,74 +159,8 @@ class Processor:
             source_offset=offset,
             error=error,
         )
-        buffers["dead-letters"].append({**letter.model_dump(), **meta})
+        buffer.add("dead-letters", letter.__dict__, offset, key_text, ts, epoch_day(moment))
         return ("dead-letters", key, letter.model_dump_json().encode())
-
-
-class StateCache(BaseSink):
-    """Write-back cache over the Quix store: state lives here between checkpoints and is written once per key.
-
-    Setting a key in Quix state costs a serialization and a transaction-cache update; a hot auction or
-    bidder would pay that on every bid. Instead the values are kept as Python objects and written to the
-    partition's store transaction when Quix flushes its sinks -- step 1 of a checkpoint, before the
-    changelog is produced and offsets are committed -- and the cache is then emptied, so it never
-    outlives a checkpoint (a crash loses it together with the uncommitted offsets it belongs to).
-    """
-
-    def __init__(self, context: Any, stream_id: str) -> None:
-        super().__init__()
-        self._context = context
-        self._stream_id = stream_id
-        self._values: dict[int, dict[tuple[str, str], Any]] = {}
-        self._dirty: dict[int, dict[tuple[str, str], None]] = {}
-
-    def _transaction(self, partition: int) -> Any:
-        return self._context.checkpoint.get_store_transaction(stream_id=self._stream_id, partition=partition)
-
-    def stores(self, partition: int) -> Stores:
-        values = self._values.setdefault(partition, {})
-        dirty = self._dirty.setdefault(partition, {})
-        return lambda prefix: _CachedView(self, partition, prefix, values, dirty)
-
-    def add(self, *args: Any, **kwargs: Any) -> None:  # pragma: no cover - fed through stores()
-        raise NotImplementedError
-
-    def flush(self) -> None:
-        for partition, dirty in self._dirty.items():
-            if not dirty:
-                continue
-            values, tx = self._values[partition], self._transaction(partition)
-            for prefix, key in dirty:
-                tx.set(key=key, value=values[(prefix, key)], prefix=prefix.encode())
-        self._values.clear()
-        self._dirty.clear()
-
-    def on_paused(self) -> None:
-        self._values.clear()
-        self._dirty.clear()
-
-
-_MISSING = object()
-
-
-class _CachedView:
-    __slots__ = ("_cache", "_dirty", "_partition", "_prefix", "_values")
-
-    def __init__(
-        self, cache: StateCache, partition: int, prefix: str, values: dict[Any, Any], dirty: dict[Any, None]
-    ) -> None:
-        self._cache, self._partition, self._prefix, self._values, self._dirty = cache, partition, prefix, values, dirty
-
-    def get(self, key: str, default: Any = None) -> Any:
-        value = self._values.get((self._prefix, key), _MISSING)
-        if value is _MISSING:
-            tx = self._cache._transaction(self._partition)
-            value = self._values[(self._prefix, key)] = tx.get(key=key, prefix=self._prefix.encode())
-        return default if value is None else value
-
-    def set(self, key: str, value: Any) -> None:
-        self._values[(self._prefix, key)] = value
-        self._dirty[(self._prefix, key)] = None
 
 
 class PayloadSerializer(Serializer):

@@ -1,0 +1,226 @@
+"""`python -m app bench stream`: the stream worker's throughput, latency and scale-out, as JSON.
+
+Every phase runs on its own embedded broker with the generator's traffic, in this process, so ratios
+compare like with like on the same (noisy, 2-core) machine at the same moment:
+
+* ``passthrough``: a plain Quix Streams app copying the same input messages to one topic (the ceiling);
+* ``full``: one worker running the whole pipeline (validation, scoring, outputs, bronze);
+* ``latency``: the worker while the generator produces at a steady rate; latency is the time from a
+  bid's produce timestamp to its ``bids-scored`` record being readable by a consumer;
+* ``scale``: one and then two `python -m app stream` processes (one consumer group, 4 partitions).
+
+Throughput counts from the first to the last message processed (start-up and group joins excluded).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from app.broker import EmbeddedBroker
+from app.settings import Settings
+from app.topics import INPUT_TOPICS, client_config, consumer_config, producer_config
+
+
+def _settings(root: Path, partitions: int, group: str) -> Settings:
+    return Settings(
+        lake_url=str(root / "lake"),
+        state_dir=root / "state",
+        runtime_dir=root / "run",
+        partitions=partitions,
+        consumer_group=group,
+    )
+
+
+def _produce(address: str, events: int, seed: int, partitions: int, rate: float | None = None) -> Any:
+    from pipelines.generate import GeneratorConfig, to_broker
+
+    return to_broker(GeneratorConfig(seed=seed, events=events, partitions=partitions), address, rate=rate)
+
+
+def passthrough(address: str, settings: Settings, ends: dict[tuple[str, int], int]) -> dict[str, float]:
+    """A plain Quix app: consume the inputs as bytes, produce each message unchanged to one topic."""
+    from quixstreams import Application
+    from quixstreams.models import TopicConfig
+
+    from app.topics import ensure_topics, topic_config
+
+    ensure_topics(address, settings, ("passthrough",))
+    remaining, seen = dict(ends), {"n": 0, "first": 0.0, "last": 0.0}
+    holder: dict[str, Any] = {}
+
+    def on_processed(topic: str, partition: int, offset: int) -> None:
+        now = time.time()
+        seen["n"] += 1
+        seen["first"] = seen["first"] or now
+        seen["last"] = now
+        if remaining.get((topic, partition), -1) <= offset + 1:
+            remaining.pop((topic, partition), None)
+            if not remaining:
+                holder["app"].stop()
+
+    consumer = {k: v for k, v in consumer_config(address, "x").items() if k not in ("bootstrap.servers", "group.id")}
+    producer = {k: v for k, v in producer_config(address).items() if k != "bootstrap.servers"}
+    app = Application(
+        broker_address=address, consumer_group="bench-passthrough", auto_offset_reset="earliest",
+        consumer_extra_config=consumer, producer_extra_config={**producer, "enable.idempotence": False},
+        state_dir=Path(settings.state_dir) / "passthrough", loglevel="WARNING", on_message_processed=on_processed,
+        consumer_poll_timeout=0.2,
+    )  # fmt: skip
+    config = TopicConfig(num_partitions=settings.partitions, replication_factor=1, extra_config=topic_config(settings))
+    out = app.topic("passthrough", value_serializer="bytes", key_serializer="bytes", config=config)
+    for name in INPUT_TOPICS:
+        app.dataframe(app.topic(name, value_deserializer="bytes", key_deserializer="bytes", config=config)).to_topic(
+            out
+        )
+    holder["app"] = app
+    app.run()
+    seconds = max(seen["last"] - seen["first"], 1e-9)
+    return {"messages": seen["n"], "seconds": round(seconds, 3), "messages_per_s": round(seen["n"] / seconds)}
+
+
+def full(address: str, settings: Settings, ends: dict[tuple[str, int], int]) -> dict[str, float]:
+    """One worker, whole pipeline, bounded by the generator's end offsets."""
+    from app.stream import WorkerOptions, run_worker
+
+    summary = run_worker(settings, address, WorkerOptions(stop_at=ends))
+    seconds = max(summary.last_message_at - summary.first_message_at, 1e-9)
+    total = sum(summary.processed.values())
+    bids = summary.processed.get("bids", 0)
+    return {
+        "messages": total,
+        "bids": bids,
+        "seconds": round(seconds, 3),
+        "messages_per_s": round(total / seconds),
+        "scored_bids_per_s": round(bids / seconds),
+    }
+
+
+def latency(address: str, settings: Settings, bids_per_s: float, seconds: float, seed: int) -> dict[str, Any]:
+    """Worker in the main thread; generator at a steady rate and a bids-scored reader in threads."""
+    from confluent_kafka import Consumer
+
+    from app.stream import WorkerOptions, run_worker
+    from app.topics import ensure_topics
+
+    ensure_topics(address, settings)
+    bid_share = 0.78  # the generator's share of bids among its events (users, auctions, closes, bids)
+    rate = bids_per_s / bid_share
+    samples: list[float] = []
+    state: dict[str, Any] = {"app": None, "produced": None}
+    reader = Consumer({**consumer_config(address, "bench-latency-reader"), "enable.auto.commit": False})
+    reader.subscribe(["bids-scored"])
+
+    def read() -> None:
+        quiet_since = None
+        while True:
+            msg = reader.poll(0.2)
+            now = time.time() * 1000
+            if msg is None or msg.error():
+                if state["produced"] is not None:
+                    quiet_since = quiet_since or now
+                    if now - quiet_since > 3000 and state["app"] is not None:
+                        state["app"].stop()
+                        return
+                continue
+            quiet_since = None
+            samples.append(now - msg.timestamp()[1])
+
+    def produce() -> None:
+        time.sleep(6)  # let the worker join the group first
+        state["produced"] = _produce(address, int(rate * seconds), seed, settings.partitions, rate=rate)
+
+    threads = [threading.Thread(target=read, daemon=True), threading.Thread(target=produce, daemon=True)]
+    for t in threads:
+        t.start()
+    run_worker(settings, address, WorkerOptions(on_ready=lambda app: state.__setitem__("app", app)))
+    reader.close()
+    steady = sorted(samples[len(samples) // 10 :])  # drop the first 10 %: warm-up
+    if not steady:
+        return {"error": "no scored bids were read"}
+
+    def pct(p: float) -> float:
+        return round(steady[min(len(steady) - 1, int(p * len(steady)))], 1)
+
+    return {
+        "bids_per_s": bids_per_s,
+        "scored": len(samples),
+        "p50_ms": pct(0.5),
+        "p95_ms": pct(0.95),
+        "p99_ms": pct(0.99),
+    }
+
+
+def scale(address: str, settings: Settings, workers: int, group: str) -> dict[str, float]:
+    """``workers`` `python -m app stream` processes drain the topics; throughput over their combined span."""
+    env = {
+        **os.environ,
+        "AUCTION_BROKER_ADDRESS": address,
+        "AUCTION_LAKE_URL": settings.lake_url + f"-{group}",
+        "AUCTION_STATE_DIR": str(settings.state_dir),
+        "AUCTION_PARTITIONS": str(settings.partitions),
+        "AUCTION_CONSUMER_GROUP": group,
+    }
+    cmd = [sys.executable, "-m", "app", "stream", "--idle-timeout", "5"]
+    procs = [subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL) for _ in range(workers)]
+    summaries = [json.loads(p.communicate(timeout=600)[0].decode().strip().splitlines()[-1]) for p in procs]
+    first = min(s["first_message_at"] for s in summaries if s["first_message_at"])
+    last = max(s["last_message_at"] for s in summaries)
+    total = sum(sum(s["processed"].values()) for s in summaries)
+    bids = sum(s["processed"].get("bids", 0) for s in summaries)
+    seconds = max(last - first, 1e-9)
+    return {
+        "workers": workers,
+        "messages": total,
+        "seconds": round(seconds, 3),
+        "scored_bids_per_s": round(bids / seconds),
+    }
+
+
+@click.command("stream")
+@click.option("--events", default=150_000, show_default=True, help="Generated events for the throughput phases.")
+@click.option("--partitions", default=4, show_default=True, help="Partitions per topic.")
+@click.option("--rate", default=10_000.0, show_default=True, help="Bids/s for the latency phase.")
+@click.option("--latency-seconds", default=15.0, show_default=True, help="Length of the latency phase.")
+@click.option("--seed", default=1, show_default=True)
+@click.option("--skip-scale", is_flag=True, help="Skip the one-vs-two worker processes phase.")
+@click.option("--skip-latency", is_flag=True, help="Skip the steady-rate latency phase.")
+def command(
+    events: int, partitions: int, rate: float, latency_seconds: float, seed: int, skip_scale: bool, skip_latency: bool
+) -> None:
+    """Stream worker: scored bids/s vs a Quix pass-through, latency at a steady rate, two workers vs one."""
+    result: dict[str, Any] = {"benchmark": "stream", "events": events, "partitions": partitions, "cpus": os.cpu_count()}
+    with tempfile.TemporaryDirectory(prefix="bench-stream-") as tmp:
+        root = Path(tmp)
+        with EmbeddedBroker() as broker:
+            produced = _produce(broker.address, events, seed, partitions)
+            result["passthrough"] = passthrough(broker.address, _settings(root, partitions, "pt"), produced.end_offsets)
+            result["full"] = full(broker.address, _settings(root, partitions, "bench-full"), produced.end_offsets)
+            result["full_vs_passthrough"] = round(
+                result["full"]["messages_per_s"] / result["passthrough"]["messages_per_s"], 3
+            )
+            if not skip_scale:
+                one = scale(broker.address, _settings(root, partitions, "x"), 1, "bench-one")
+                two = scale(broker.address, _settings(root, partitions, "x"), 2, "bench-two")
+                result["scale"] = {"one": one, "two": two,
+                                   "two_vs_one": round(two["scored_bids_per_s"] / one["scored_bids_per_s"], 3)}  # fmt: skip
+        if not skip_latency:
+            with EmbeddedBroker() as broker:
+                settings = _settings(root / "latency", partitions, "bench-latency")
+                result["latency"] = latency(broker.address, settings, rate, latency_seconds, seed + 1)
+    result["goals"] = {
+        "scored_bids_per_s_per_worker": 25_000,
+        "full_vs_passthrough": 0.6,
+        "p99_ms": 250,
+        "two_vs_one": 1.7,
+    }
+    click.echo(json.dumps(result, indent=2))
