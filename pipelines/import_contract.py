@@ -8,17 +8,22 @@ whose reason names the field and the offending value.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+import pyarrow as pa
 from pydantic import ValidationError
 
-from pipelines.contracts import TOPIC_MODELS, Event
+from pipelines.contracts import TOPIC_MODELS, Event, arrow_schema
 from pipelines.import_read import Reject, Row, raw_text
 
 IMPORT_TOPICS = ("bids", "auctions", "users")
+#: columns a lake export carries besides the contract: the hive partition column of the views
+IGNORED_COLUMNS = frozenset({"date"})
 _TIME_FIELDS = {"event_time", "bid_time", "start_time", "end_time", "signup_time"}
 _MONEY_FIELDS = {"amount", "start_price", "reserve_price", "final_price"}
+_SHORT_OFFSET = re.compile(r"\d[+-]\d\d$")
 
 
 def contract_columns(topic: str) -> tuple[list[str], list[str]]:
@@ -32,16 +37,22 @@ def contract_columns(topic: str) -> tuple[list[str], list[str]]:
 def validate_rows(topic: str, rows: Iterable[Row | Reject]) -> Iterator[tuple[int, Event] | Reject]:
     """Each row as ``(row number, validated event)`` of the topic's contract, or a reject saying why not."""
     model = TOPIC_MODELS[topic]
+    schema = arrow_schema(model)
+    texts = {f.name for f in schema if pa.types.is_string(f.type) and not f.nullable}  # "" is a valid value
     for item in rows:
         if isinstance(item, Reject):
             yield item
             continue
         number, values = item
-        clean = {k: _blank_to_none(v) for k, v in values.items() if not k.startswith("_")}
+        clean = {k: _clean(k, v, k in texts) for k, v in values.items() if not _ignored(k)}
         try:
             yield number, model.model_validate(clean)
         except ValidationError as exc:
             yield reject_for(number, exc, values)
+
+
+def _ignored(column: str) -> bool:
+    return column.startswith("_") or column in IGNORED_COLUMNS
 
 
 def reject_for(number: int, exc: ValidationError, values: Any) -> Reject:
@@ -57,7 +68,7 @@ def reject_for(number: int, exc: ValidationError, values: Any) -> Reject:
 
 
 def _rule(field: str, kind: str, value: Any) -> str:
-    if kind == "missing" or (value is None and kind.endswith("_type")):
+    if kind == "missing" or (value is None and kind.endswith("_type")) or (kind == "string_too_short" and not value):
         return "missing_value"
     if kind == "extra_forbidden":
         return "bad_row"
@@ -77,7 +88,13 @@ def _is_negative(value: Any) -> bool:
         return False
 
 
-def _blank_to_none(value: Any) -> Any:
-    if isinstance(value, str) and not value.strip():
+def _clean(field: str, value: Any, text: bool) -> Any:
+    """Blank is missing (except in a required text field); ``+00`` offsets (PostgreSQL/DuckDB text output)
+    become ISO ``+00:00``."""
+    if not isinstance(value, str) or text:
+        return value
+    if not value.strip():
         return None
+    if field in _TIME_FIELDS and _SHORT_OFFSET.search(value):
+        return value + ":00"
     return value

@@ -62,7 +62,7 @@ class _Row:
     price: Decimal
     item: str
     days: int
-    raw: str
+    values: dict[str, str]
 
 
 @dataclass
@@ -113,7 +113,7 @@ def _auction_events(bids: list[_Row], start: dt.datetime, out: Translation) -> N
         try:
             bid = Bid.model_validate(fields)
         except ValidationError as exc:
-            out.rejects.append(replace(reject_for(row.number, exc, None), raw=row.raw))
+            out.rejects.append(replace(reject_for(row.number, exc, None), raw=raw_text(row.values)))
             continue
         out.events["bids"].append(bid)
         placed.append((row.amount, -row.bidtime, bid.bidder_id))
@@ -156,7 +156,7 @@ def _parse(number: int, values: dict[str, str]) -> _Row:
     except ValueError:
         raise _Bad("bad_number", f"bidderrate: not a whole number (got {rating_text!r})") from None
     return _Row(number, auctionid, _money(text, "bid"), bidtime, bidder, rating, _money(text, "openbid"),
-                _money(text, "price"), _required(text, "item"), days, raw_text(values))  # fmt: skip
+                _money(text, "price"), _required(text, "item"), days, values)  # fmt: skip
 
 
 def _same_auction(first: _Row, row: _Row) -> None:

@@ -79,10 +79,15 @@ def open_rows(path: str, data: bytes, fmt: str) -> tuple[list[str], Iterator[Row
     raise UserError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
 
 
-def check_columns(path: str, columns: list[str], required: list[str], allowed: list[str]) -> None:
-    """Raise one line when the file's columns do not match: what is missing, what is unexpected."""
+def check_columns(
+    path: str, columns: list[str], required: list[str], allowed: list[str], ignored: frozenset[str] = frozenset()
+) -> None:
+    """Raise one line when the file's columns do not match: what is missing, what is unexpected.
+
+    ``ignored`` columns, and those starting with ``_`` (broker metadata), may be present and are skipped.
+    """
     missing = [c for c in required if c not in columns]
-    unexpected = [c for c in columns if c not in allowed and not c.startswith("_")]
+    unexpected = [c for c in columns if c not in allowed and c not in ignored and not c.startswith("_")]
     duplicated = sorted({c for c in columns if columns.count(c) > 1})
     if not (missing or unexpected or duplicated):
         return
