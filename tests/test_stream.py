@@ -28,8 +28,10 @@ def own_broker(tmp_path: Path) -> Iterator[EmbeddedBroker]:
 def _invalid() -> list[tuple[str, tuple[str, str | None, bytes | None]]]:
     """(expected error fragment, message) for every kind of bad input the worker must dead-letter."""
     valid = json.loads(bid(900, 1, 20, T0 + 1000, 2000)[2] or b"")
+
     def variant(**change: object) -> bytes:  # fmt: skip
         return json.dumps({**valid, **change}).encode()
+
     missing = {k: v for k, v in valid.items() if k != "bidder_id"}
     return [
         ("Invalid JSON", ("bids", "a1", b"{not json")),
