@@ -163,7 +163,9 @@ def create_views(con: duckdb.DuckDBPyConnection, lake: Lake) -> list[LakeTable]:
 def _listed(lake: Lake) -> list[LakeTable]:
     try:
         return lake_tables(lake)
-    except (OSError, PermissionError) as exc:
+    except UserError:
+        raise
+    except Exception as exc:  # OSError, or botocore's EndpointConnectionError/ClientError (not OSErrors)
         raise UserError(
             f"cannot list lake {lake.url}: {str(exc).strip().splitlines()[0] if str(exc) else exc}"
         ) from None
