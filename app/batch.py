@@ -17,6 +17,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
+import duckdb
 import polars as pl
 
 from app.batch_io import partition_days, replace_partition, replace_table, scan_bronze
@@ -115,9 +116,9 @@ def run_batch(settings: Settings, days: list[dt.date] | None = None) -> BatchRes
         for day in selected:
             reports += [_bids_day(lake, settings, day, users, auctions), _alerts_day(lake, settings, day)]
         gold, checks = run_gold(settings, lake)
-    except (OSError, UserError) as exc:
-        if isinstance(exc, UserError):
-            raise
+    except (OSError, duckdb.IOException, duckdb.HTTPException) as exc:
+        # the lake went away mid-run (S3 down, credentials revoked, disk full): every file written so far
+        # is whole, and a re-run rewrites the same files
         raise UserError(f"batch on lake {lake.url} failed: {_reason(exc)} (files are replaced whole: re-run)") from None
     return BatchResult(selected, reports, gold, checks)
 

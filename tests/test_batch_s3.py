@@ -48,6 +48,21 @@ def test_s3_batch_equals_the_local_run(s3_settings: Settings, settings: Settings
     assert {p: s3.fs.cat_file(p) for p in s3.list_files("silver") + s3.list_files("gold")} == before
 
 
+def test_generated_bronze_on_s3_gives_the_same_gold_as_on_disk(s3_settings: Settings, settings: Settings) -> None:
+    from pipelines.generate import GeneratorConfig, to_lake
+
+    config = GeneratorConfig(seed=3, events=3_000, days=2)
+    s3, local = Lake.from_settings(s3_settings), Lake.from_settings(settings)
+    to_lake(config, s3)
+    to_lake(config, local)
+    on_s3, on_disk = run_batch(s3_settings), run_batch(settings)
+    assert [t.line() for t in on_s3.tables] == [t.line() for t in on_disk.tables]
+    assert sum(t.silver for t in on_s3.tables if t.table == "bids") > 1_000
+    assert on_s3.checks == on_disk.checks and not any(on_s3.checks.values())
+    for name in GOLD_TABLES:
+        assert _read(s3, f"gold/{name}").equals(_read(local, f"gold/{name}")), name
+
+
 def test_unreachable_s3_is_one_clear_error(tmp_path: Path) -> None:
     dead = Settings(
         lake_url="s3://lake/prefix",

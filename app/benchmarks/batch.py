@@ -97,7 +97,8 @@ print(json.dumps({"in_process_s": time.perf_counter() - started, "gold": result.
 
 FLOOR_CHILD = """
 import json, sys, time, duckdb
-con = duckdb.connect(config={{"enable_progress_bar": False}})
+con = duckdb.connect()
+con.execute("SET enable_progress_bar = false")
 started = time.perf_counter()
 rows = con.execute({sql!r}, [{glob!r}]).to_arrow_table()
 print(json.dumps({{"seconds": time.perf_counter() - started, "groups": rows.num_rows}}))
