@@ -99,12 +99,25 @@ def run_import(
     lake = Lake.from_settings(settings)
     lake.check_writable()
     report = ImportReport(source=path, fmt=fmt, run=run)
+    try:
+        return _land(lake, report, rows, topic, dt.datetime.combine(opening, dt.time(), dt.UTC))
+    except _lake_errors() as exc:  # the lake failed mid-way (S3 down, credentials revoked): files are whole or absent
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UserError(f"{path}: writing to the lake {lake.url} failed: {reason}; re-run the same import to finish "
+                        "(it rewrites the same files)") from None  # fmt: skip
+
+
+def _land(
+    lake: Lake, report: ImportReport, rows: Iterable[Row | Reject], topic: str, opening: dt.datetime
+) -> ImportReport:
+    """Translate/validate the rows and write bronze and the quarantine; fills in and returns the report."""
+    path, fmt, run = report.source, report.fmt, report.run
     now = dt.datetime.now(dt.UTC)
     writer = BronzeWriter(lake, run, now)
     counted = _counting(rows, report)
     if fmt == "ebay":
         # all rows of an auction are needed to name its winner; the public files are small (~11k rows)
-        translation = translate(counted, dt.datetime.combine(opening, dt.time(), dt.UTC))
+        translation = translate(counted, opening)
         for name, events in translation.events.items():
             writer.write(name, events)
         rejects = translation.rejects
@@ -144,6 +157,13 @@ def _import_own(
             batch = []
     writer.write(topic, batch)
     return rejects
+
+
+def _lake_errors() -> tuple[type[Exception], ...]:
+    """What a failing lake raises: OSError (local, s3fs) and botocore's own errors (not OSErrors)."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    return (OSError, BotoCoreError, ClientError)
 
 
 def _counting(rows: Iterable[Row | Reject], report: ImportReport) -> Iterator[Row | Reject]:

@@ -201,3 +201,25 @@ def test_a_duckdb_csv_export_of_bronze_bids_imports_again(settings: Settings, tm
     assert report.imported == {"bids": 30} and report.rejects == []
     rows = [r for r in _bronze(settings, "bids") if r["_broker_run"] == report.run]
     assert {r["device_id"] for r in rows} == {""}  # a blank required text stays text, it is not "missing"
+
+
+def test_a_lake_failing_mid_import_is_one_line_and_a_rerun_finishes(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sample = str(DATA / "ebay_sample.csv")
+    real_write = Lake.write_bytes
+    calls = {"n": 0}
+
+    def flaky(self: Lake, relpath: str, data: bytes) -> str:
+        calls["n"] += 1
+        if calls["n"] == 4:
+            raise ConnectionResetError("Connection reset by peer")
+        return real_write(self, relpath, data)
+
+    monkeypatch.setattr(Lake, "write_bytes", flaky)
+    with pytest.raises(UserError, match=r"writing to the lake .* failed: Connection reset by peer; re-run"):
+        run_import(settings, sample, "ebay")
+    assert 0 < len(Lake.from_settings(settings).list_files("bronze")) == 3  # whole files, no partial ones
+    report = run_import(settings, sample, "ebay")
+    assert report.imported == {"users": 17, "auctions": 6, "bids": 30}
+    assert Lake.from_settings(settings).list_files("bronze") == sorted(report.files)
