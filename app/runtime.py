@@ -1,0 +1,259 @@
+"""The composition root: `demo` (bounded, headless) and `run` (everything until Ctrl-C).
+
+`demo` runs in one process: broker, generator, one stream worker (main thread: Quix installs signal
+handlers), then silver and gold. `run` supervises: the embedded broker, stream worker processes, the
+generator at a steady rate and a scheduler that refreshes silver and gold. Ctrl-C (or SIGTERM) stops the
+generator first, lets the workers consume and sink everything produced, then stops the workers and,
+last, the broker.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from app.errors import UserError
+from app.lake import Lake
+from app.settings import Settings
+
+Echo = Callable[[str], None]
+
+
+@dataclass
+class DemoResult:
+    generated: dict[str, int]
+    processed: dict[str, int]
+    batch_lines: list[str]
+    gold: dict[str, int]
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+def demo(settings: Settings, events: int, seed: int, echo: Echo) -> DemoResult:
+    """Generate ``events`` to a broker, score them with one worker, build silver and gold; return counts."""
+    from app.batch import run_batch
+    from app.broker import broker_address
+    from app.stream import WorkerOptions, run_worker
+    from pipelines.generate import GeneratorConfig, to_broker
+
+    Lake.from_settings(settings).check_writable()
+    seconds: dict[str, float] = {}
+    with broker_address(settings, attach=False) as address:
+        echo(f"broker {address}")
+        began = time.perf_counter()
+        config = GeneratorConfig(seed=seed, events=events, partitions=settings.partitions)
+        generated = to_broker(config, address, settings=settings)
+        seconds["generate"] = time.perf_counter() - began
+        echo(generated.line())
+        began = time.perf_counter()
+        worker = run_worker(settings, address, WorkerOptions(stop_at=generated.end_offsets, commit_interval_s=1.0))
+        seconds["stream"] = time.perf_counter() - began
+        echo(f"stream worker processed {sum(worker.processed.values())} messages: {_counts(worker.processed)}")
+    began = time.perf_counter()
+    batch = run_batch(settings)
+    seconds["batch"] = time.perf_counter() - began
+    return DemoResult(generated.counts, worker.processed, batch.lines(), batch.gold, seconds)
+
+
+def _counts(counts: dict[str, int]) -> str:
+    return " ".join(f"{k}={v}" for k, v in sorted(counts.items()))
+
+
+# ---- run -----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    rate: float = 500.0
+    """Generator events per second."""
+    workers: int = 1
+    batch_every_s: float = 300.0
+    """Seconds between silver+gold refreshes (0: never)."""
+    chunk_s: float = 60.0
+    """Each generator chunk covers this much wall-clock time (one seeded simulation per chunk)."""
+    seed: int = 42
+    drain_timeout_s: float = 120.0
+
+
+class _Generator(threading.Thread):
+    """Generates in chunks of ``chunk_s`` seconds of live traffic until stopped; remembers the end offsets."""
+
+    def __init__(self, settings: Settings, address: str, options: RunOptions, echo: Echo) -> None:
+        super().__init__(name="generator", daemon=True)
+        self.settings, self.address, self.options, self.echo = settings, address, options, echo
+        self.stop_event = threading.Event()
+        self.end_offsets: dict[tuple[str, int], int] = {}
+        self.counts: dict[str, int] = {}
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        from pipelines.generate import GeneratorConfig, to_broker
+
+        chunk = 0
+        events = max(100, int(self.options.rate * self.options.chunk_s))
+        try:
+            while not self.stop_event.is_set():
+                config = GeneratorConfig(
+                    seed=self.options.seed + chunk, events=events, start=dt.datetime.now(dt.UTC),
+                    days=self.options.chunk_s / 86_400, partitions=self.settings.partitions,
+                )  # fmt: skip
+                summary = to_broker(
+                    config, self.address, rate=self.options.rate, settings=self.settings, stop=self.stop_event
+                )
+                for topic, n in summary.counts.items():
+                    self.counts[topic] = self.counts.get(topic, 0) + n
+                for key, end in summary.end_offsets.items():
+                    self.end_offsets[key] = max(end, self.end_offsets.get(key, 0))
+                chunk += 1
+        except BaseException as exc:  # reported by the supervisor
+            self.error = exc
+
+
+def committed_offsets(address: str, group: str, timeout_s: float) -> dict[tuple[str, int], int]:
+    """The consumer group's committed offsets per (topic, partition)."""
+    from confluent_kafka import ConsumerGroupTopicPartitions
+    from confluent_kafka.admin import AdminClient
+
+    from app.topics import client_config
+
+    admin = AdminClient(client_config(address))
+    future = admin.list_consumer_group_offsets([ConsumerGroupTopicPartitions(group)])[group]
+    result = future.result(timeout=timeout_s)
+    return {(tp.topic, tp.partition): tp.offset for tp in result.topic_partitions if tp.offset >= 0}
+
+
+def wait_drained(address: str, settings: Settings, ends: dict[tuple[str, int], int], timeout_s: float) -> bool:
+    """Wait until the stream workers have committed past every end offset the generator produced."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            done = committed_offsets(address, settings.consumer_group, 5)
+        except Exception:
+            done = {}
+        if all(done.get(key, 0) >= end for key, end in ends.items()):
+            return True
+        time.sleep(0.5)
+    return False
+
+
+@contextlib.contextmanager
+def _stop_requested() -> Iterator[threading.Event]:
+    """SIGINT/SIGTERM set the returned event instead of interrupting: the caller drains, then stops."""
+    stopping = threading.Event()
+    previous = {
+        sig: signal.signal(sig, lambda signum, frame: stopping.set()) for sig in (signal.SIGINT, signal.SIGTERM)
+    }
+    try:
+        yield stopping
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+@contextlib.contextmanager
+def _workers(settings: Settings, address: str, count: int, echo: Echo) -> Iterator[list[subprocess.Popen[bytes]]]:
+    """``count`` `python -m app stream` processes on ``address``; on exit they get SIGINT (Quix stops cleanly)."""
+    processes: list[subprocess.Popen[bytes]] = []
+    env = {**os.environ, "AUCTION_BROKER_ADDRESS": address}
+    try:
+        for index in range(count):
+            log = Path(settings.runtime_dir) / f"stream-worker-{index}.log"
+            with open(log, "ab") as handle:
+                processes.append(
+                    subprocess.Popen(
+                        [sys.executable, "-m", "app", "stream"], stdout=handle, stderr=handle, env=env,
+                        start_new_session=True,
+                    )
+                )  # fmt: skip
+            echo(f"stream worker {index} pid={processes[-1].pid} log={log}")
+        yield processes
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.send_signal(signal.SIGINT)
+        for process in processes:
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def _watch(stopping: threading.Event, generator: _Generator, workers: list[subprocess.Popen[bytes]]) -> None:
+    """Block until a stop is requested; a failed generator or a dead worker is an error."""
+    while not stopping.wait(1.0):
+        if generator.error is not None:
+            raise UserError(f"generator failed: {generator.error}")
+        dead = [p for p in workers if p.poll() is not None]
+        if dead:
+            raise UserError(f"stream worker pid={dead[0].pid} exited with code {dead[0].returncode}")
+
+
+def run(settings: Settings, options: RunOptions, echo: Echo) -> None:
+    """Everything, until Ctrl-C or SIGTERM; then drain and stop in order, and refresh silver and gold."""
+    from app.batch import run_batch
+    from app.broker import broker_address
+    from app.topics import ensure_topics
+
+    Lake.from_settings(settings).check_writable()
+    Path(settings.runtime_dir).mkdir(parents=True, exist_ok=True)
+    with broker_address(settings, attach=False, publish=True) as address:
+        ensure_topics(address, settings)
+        echo(f"broker {address} ({'configured' if settings.broker_address else 'embedded'})")
+        # entered after the broker's own SIGTERM handler: a signal now means "drain, then stop"
+        with _stop_requested() as stopping, _workers(settings, address, options.workers, echo) as workers:
+            generator = _Generator(settings, address, options, echo)
+            generator.start()
+            echo(f"generator: {options.rate:g} events/s; lake {settings.lake_url}")
+            scheduler = _start_scheduler(settings, options, echo)
+            try:
+                echo("running: Ctrl-C stops (the workers drain first)")
+                _watch(stopping, generator, workers)
+                echo("stopping: generator")
+                generator.stop_event.set()
+                generator.join(timeout=options.chunk_s + 30)
+                echo(f"generator produced {_counts(generator.counts)}")
+                echo("draining: waiting for the stream workers to sink everything produced")
+                if not wait_drained(address, settings, generator.end_offsets, options.drain_timeout_s):
+                    echo(f"warning: not drained after {options.drain_timeout_s:g} s; the rest stays unprocessed")
+            finally:
+                generator.stop_event.set()
+                if scheduler is not None:
+                    scheduler.shutdown(wait=True)
+            echo("stopping: stream workers")
+        echo("stopping: broker")
+    result = run_batch(settings)
+    echo(f"final batch: {len(result.days)} day(s); gold rows {_counts(result.gold)}")
+    echo("stopped")
+
+
+def _start_scheduler(settings: Settings, options: RunOptions, echo: Echo) -> Any:
+    """Refresh silver and gold every ``batch_every_s`` (no overlapping runs; a missed run is coalesced)."""
+    if not options.batch_every_s:
+        return None
+    from apscheduler.schedulers.background import BackgroundScheduler
+
+    from app.batch import run_batch
+
+    def refresh() -> None:
+        try:
+            result = run_batch(settings)
+            echo(f"batch: {len(result.days)} day(s); gold rows {_counts(result.gold)}")
+        except UserError as exc:
+            echo(f"batch failed: {exc}")
+
+    scheduler = BackgroundScheduler(timezone="UTC")
+    scheduler.add_job(
+        refresh, "interval", seconds=options.batch_every_s, max_instances=1, coalesce=True, id="silver-gold"
+    )
+    scheduler.start()
+    return scheduler
