@@ -5,8 +5,10 @@ Why not the DuckDB CLI binary (``duckdb-cli``)? It can be started with an init s
 reads: inside the lake, ``COPY … TO`` and ``ATTACH`` of a new file still work, and the CLI has no hook to
 refuse a statement. So this shell runs the same DuckDB library in-process, checks every statement with
 :mod:`app.shell_guard` before running it, and keeps DuckDB's lock-down underneath. It has what one
-expects from the CLI: line editing, persistent history and tab completion (readline) of keywords,
-views, columns and functions; the box output of the DuckDB CLI; ``.mode csv``; a few dot commands.
+expects from the CLI: line editing, persistent history (``<AUCTION_RUNTIME_DIR>/sql_history``) and tab
+completion (readline) of keywords, views, columns and functions; the box output of the DuckDB CLI;
+``.mode csv``; a few dot commands. Dot commands that touch files (``.output``, ``.shell``, ``.read`` …)
+are refused like writing SQL.
 """
 
 from __future__ import annotations
