@@ -351,8 +351,20 @@ def _register_benchmarks() -> None:
 _register_benchmarks()
 
 
+def _quiet_dependency_warnings() -> None:
+    """authlib (pulled in by Quix Streams when present) forces its deprecation warnings on: not ours to fix."""
+    import warnings
+
+    try:
+        from authlib.deprecate import AuthlibDeprecationWarning
+    except ImportError:
+        return
+    warnings.filterwarnings("ignore", category=AuthlibDeprecationWarning)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the CLI, turning expected failures into one line and an exit code."""
+    _quiet_dependency_warnings()
     try:
         cli.main(args=argv, prog_name="python -m app", standalone_mode=False)
     except click.exceptions.Exit as exc:
