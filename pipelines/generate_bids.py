@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from pipelines.generate_fraud import HONEST, OUTSIZED, PROBE, RAISE, FraudPlan
+from pipelines.generate_fraud import HONEST, OUTSIZED, PRIOR, PROBE, RAISE, FraudPlan
 from pipelines.generate_world import Auctions, Users
 
 _LIMITS = (100, 500, 2_500, 10_000, 25_000, 50_000, 100_000, 250_000, 500_000)
@@ -138,12 +138,13 @@ def run_auctions(
         leader = -1
         cap = market * 3 // 2
         for _t, kind, b, dev in slots:
-            if kind == HONEST:
-                i = int(rand() * m)
-                b = parts[i]
-                if b == leader and m > 1:
-                    b = parts[(i + 1) % m]
-                dev = 2 * b + 1 if channel1[b] != 255 and rand() < 0.3 else 2 * b
+            if kind in (HONEST, PRIOR):  # PRIOR: a planted account's ordinary bid, bidder given
+                if kind == HONEST:
+                    i = int(rand() * m)
+                    b = parts[i]
+                    if b == leader and m > 1:
+                        b = parts[(i + 1) % m]
+                    dev = 2 * b + 1 if channel1[b] != 255 and rand() < 0.3 else 2 * b
                 if leader < 0:
                     amount = (
                         start if rand() < 0.6 else start + _STEPS[bisect_right(_LIMITS, start)] * (1 + int(rand() * 3))
@@ -159,9 +160,10 @@ def run_auctions(
                     else:
                         mult = 6 + int(rand() * 20)
                     amount = high + _STEPS[bisect_right(_LIMITS, high)] * mult
-            elif kind == OUTSIZED:  # 1.5-4 times what the item is worth, at least 3 times its start price
-                outsized = int(max(start, market // 2) * (3.0 + 5.0 * rand()))
-                amount = max(high + _STEPS[bisect_right(_LIMITS, high)], outsized)
+            elif kind == OUTSIZED:  # 1.5-4x what the item is worth, 3x its start, 2-4x the standing bid
+                worth = max(start, market // 2)
+                jump = min(int(max(high, start) * (2.0 + 2.0 * rand())), 20 * worth)
+                amount = max(high + _STEPS[bisect_right(_LIMITS, high)], int(worth * (3.0 + 5.0 * rand())), jump)
             elif leader < 0:
                 amount = start
             elif kind == RAISE or (kind == PROBE and b == leader):

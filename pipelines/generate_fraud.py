@@ -3,9 +3,9 @@
 Every pattern is made to be visible from bids, auctions and users alone (the scorer never reads
 ``fraud_label``), yet to look like something that happens on real marketplaces:
 
-* ``shill`` -- tied to one to three sellers (among the busiest); bids two to four times on 4-12 of each
-  seller's auctions, early (first third of the window), each bid exactly one increment over the
-  standing high bid; a later honest bid usually outbids it, so shills rarely win.
+* ``shill`` -- tied to one seller (sometimes two or three; among the busiest); bids 2-4 times on 5-12
+  of each seller's auctions, early (first third of the window), each bid exactly one increment over
+  the standing high bid; a later honest bid usually outbids it, so shills rarely win.
 * ``bot`` -- bursts of 4-10 bids a few hundred ms to 2.5 s apart, mostly in the last minute
   (sniping), mostly over the ``api`` channel. A bot *probes* the leader's hidden proxy maximum: each
   bid is the visible price plus one increment, which may be below the standing high bid. These are
@@ -13,9 +13,10 @@ Every pattern is made to be visible from bids, auctions and users alone (the sco
 * ``collusion`` -- rings of 2-4 accounts bidding on 5-15 auctions of the same one or two sellers,
   alternating with each other half a minute to ten minutes apart, one increment at a time.
 * ``takeover`` -- a long-standing account (years old, good rating) that bids normally on its own device
-  until a moment in the span; from then on a device it never used bids outsized amounts (1.5-4 times
-  what the item is worth, at least 3 times its start price) on two to five of the most valuable
-  auctions open within a few hours. Only the bids after the takeover carry the label.
+  (two to four ordinary, unlabelled bids) until a moment in the span; from then on a device it never
+  used bids outsized amounts (1.5-4 times what the item is worth, at least 3 times its start price and
+  2-4 times the standing bid) on two to five of the most valuable auctions open within a few hours.
+  Only the bids after the takeover carry the label.
 
 Bids claimed here are taken out of the auction's planned bid count, so totals stay exact.
 """
@@ -28,7 +29,7 @@ from dataclasses import dataclass, field
 
 from pipelines.generate_world import Auctions, Users
 
-HONEST, RAISE, PROBE, OUTSIZED = 0, 1, 2, 3
+HONEST, RAISE, PROBE, OUTSIZED, PRIOR = 0, 1, 2, 3, 4
 LABELS = (None, "shill", "bot", "collusion", "takeover")
 LABEL_CODE = {name: code for code, name in enumerate(LABELS) if name}
 HOUR_MS = 3_600_000
@@ -116,9 +117,9 @@ def _claim(auctions: Auctions, a: int, wanted: int, keep: int = 1) -> int:
 def _shill(rng: random.Random, plan: FraudPlan, u: int, users: Users, auctions: Auctions,
            by_seller: dict[int, list[int]], targets: list[int]) -> None:  # fmt: skip
     device = 2 * u
-    for s in _pick_sellers(rng, targets, rng.randint(1, 3)):
+    for s in _pick_sellers(rng, targets, rng.choices((1, 2, 3), (7, 2, 1))[0]):
         mine = by_seller[s]
-        for a in rng.sample(mine, min(len(mine), rng.randint(4, 12))):
+        for a in rng.sample(mine, min(len(mine), rng.randint(5, 12))):
             n = _claim(auctions, a, rng.randint(2, 4))
             begin, span = auctions.start_ms[a], auctions.end_ms[a] - auctions.start_ms[a]
             for _ in range(n):
@@ -177,6 +178,11 @@ def _takeover(
     plan.extra_channels.append(0 if rng.random() < 0.6 else 2)
     window = at + rng.randint(1, 4) * HOUR_MS
     sample = rng.sample(range(len(auctions)), min(len(auctions), 400))
+    # the account's own history: a few ordinary bids on its usual device before the takeover
+    before = [a for a in sample if auctions.bids[a] >= 1 and auctions.end_ms[a] < at]
+    for a in before[: rng.randint(2, 4)]:
+        if _claim(auctions, a, 1, keep=0):
+            plan.claims[a].append((rng.randint(auctions.start_ms[a] + 1, auctions.end_ms[a] - 1), PRIOR, u, 2 * u))
     eligible = [
         a for a in sample
         if auctions.bids[a] >= 2 and auctions.start_ms[a] < window and auctions.end_ms[a] > at + 60_000
