@@ -111,6 +111,7 @@ def test_takeovers_use_a_new_device_on_an_old_account_with_outsized_bids(run: di
     takeovers = _by_pattern(run, "takeover")
     assert takeovers
     start = dt.datetime.fromisoformat("2026-11-01T00:00:00+00:00")
+    with_history = jumps = labelled = 0
     for bidder, own in takeovers.items():
         user = run["users"][bidder]
         assert start - dt.datetime.fromisoformat(user["signup_time"]) > dt.timedelta(days=700)
@@ -118,8 +119,15 @@ def test_takeovers_use_a_new_device_on_an_old_account_with_outsized_bids(run: di
             b["device_id"] for h in run["bids"].values() for b in h if b["bidder_id"] == bidder and not b["fraud_label"]
         }
         assert not before & {b["device_id"] for b in own}
+        with_history += bool(before)
         for bid in own:
+            history = run["bids"][bid["auction_id"]]
+            standing = max((_cents(b["amount"]) for b in history[: history.index(bid)]), default=0)
             assert _cents(bid["amount"]) >= 3 * _cents(run["auctions"][bid["auction_id"]]["start_price"])
+            jumps += _cents(bid["amount"]) >= 2 * standing
+            labelled += 1
+    assert with_history / len(takeovers) > 0.9, "a takeover account has ordinary bids on its own device first"
+    assert jumps / labelled > 0.9, "at least twice the standing bid (capped at 20 times what the item is worth)"
 
 
 def test_honest_bidders_are_never_labelled(run: dict[str, Any]) -> None:
