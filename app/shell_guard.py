@@ -9,8 +9,12 @@ Two layers, because neither is enough alone:
    a path under the lake and ``ATTACH`` of a new database file there both succeed with those settings on.
 2. So every statement is parsed by DuckDB first and only read statement types run: ``SELECT`` (which
    includes ``DESCRIBE``, ``SHOW``, ``SUMMARIZE``, ``FROM …``, ``VALUES``), ``EXPLAIN`` of a ``SELECT``,
-   ``SET`` (config changes are refused by the lock; ``SET VARIABLE`` and ``USE`` work), ``CALL`` and
-   transaction statements. Anything else is refused with one line saying the shell is read-only.
+   ``SET`` (config changes are refused by the lock; ``SET VARIABLE`` and ``USE`` work) and transaction
+   statements. Anything else (``COPY``, ``ATTACH``, ``CREATE``, ``INSERT``, ``EXPORT``, ``INSTALL``,
+   ``CALL``, ``PRAGMA`` …) is refused with one line saying the shell is read-only.
+3. Two table functions write files from inside a ``SELECT`` and are not stopped by the lock either
+   (measured): ``enable_logging(storage='file', storage_path=…)`` and ``enable_profiling(save_location=…)``.
+   A statement naming them anywhere (even in a subquery or ``SET VARIABLE``) is refused.
 """
 
 from __future__ import annotations
@@ -21,7 +25,8 @@ import duckdb
 
 from app.errors import UserError
 
-READ_TYPES = {"SELECT", "EXPLAIN", "SET", "CALL", "TRANSACTION"}
+READ_TYPES = {"SELECT", "EXPLAIN", "SET", "TRANSACTION"}
+WRITING_FUNCTIONS = re.compile(r"\b(enable_logging|enable_profiling)\b", re.IGNORECASE)
 _EXPLAIN = re.compile(r"^\s*explain\s+(?:analy[sz]e\s+|\([^)]*\)\s*)?", re.IGNORECASE)
 _HINT = "query the bronze.*, silver.* and gold.* views with SELECT"
 
@@ -46,6 +51,9 @@ def read_only_statements(con: duckdb.DuckDBPyConnection, sql: str) -> list[duckd
         if name not in READ_TYPES:
             verb = _verb(statement.query) or name
             raise ReadOnlyError(f"the SQL shell is read-only: {verb} is not allowed ({_HINT})")
+        writer = WRITING_FUNCTIONS.search(statement.query)
+        if writer:
+            raise ReadOnlyError(f"the SQL shell is read-only: {writer.group(1).lower()}() writes files ({_HINT})")
         if name == "EXPLAIN":
             inner = _EXPLAIN.sub("", statement.query, count=1)
             if not inner.strip() or any(kind(s) != "SELECT" for s in _parse(con, inner)):

@@ -69,6 +69,9 @@ REFUSED = [
     ("INSTALL httpfs", "INSTALL is not allowed"),
     ("EXPLAIN ANALYZE COPY (SELECT 1) TO '{lake}/x.csv'", "EXPLAIN is allowed for SELECT only"),
     ("SELECT 1; COPY (SELECT 1) TO '{lake}/x.csv'", "COPY is not allowed"),
+    ("FROM enable_logging(storage='file', storage_path='{lake}/logs')", "enable_logging() writes files"),
+    ("SET VARIABLE v = (SELECT count(*) FROM Enable_Profiling(save_location='{lake}/p.json'))", "writes files"),
+    ("CALL checkpoint()", "CALL is not allowed"),
     ("SET enable_external_access = true", "the configuration has been locked"),
     ("SELECT * FROM read_csv('/etc/passwd')", "reads only the lake"),
     ("SELECT * FROM read_parquet('{outside}/secret.parquet')", "reads only the lake"),
@@ -95,13 +98,16 @@ def test_writes_and_reads_outside_the_lake_are_refused(
 
 
 def test_duckdb_settings_alone_would_let_copy_write_into_the_lake(settings: Settings, lake_dir: Path) -> None:
-    """Why the shell checks statement types: allowed_directories grants writes too (DuckDB 1.5.5)."""
+    """Why the shell checks statements: allowed_directories grants writes too, and the lock does not stop
+    enable_profiling (DuckDB 1.5.5). If this starts failing, DuckDB got stricter: revisit app/shell_guard.py."""
     con = duckdb.connect()
     con.execute("SET allowed_directories = ?", [[str(lake_dir) + "/"]])
     con.execute("SET enable_external_access = false")
     con.execute("SET lock_configuration = true")
     con.execute(f"COPY (SELECT 1 AS x) TO '{lake_dir}/written.csv'")
-    assert (lake_dir / "written.csv").exists()
+    con.execute(f"FROM enable_profiling(format = 'json', save_location = '{lake_dir}/profile.json')")
+    con.execute("SELECT 42").fetchall()
+    assert (lake_dir / "written.csv").exists() and (lake_dir / "profile.json").exists()
 
 
 def _cli(
