@@ -1,0 +1,143 @@
+"""Fuzzing the worker: malformed input is always dead-lettered, valid input always scored, nothing crashes.
+
+The first tests drive :class:`pipelines.stream.Processor` directly with Hypothesis; the last one sends
+thousands of malformed messages interleaved with valid ones through the real broker and worker.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from app.broker import EmbeddedBroker
+from app.lake import Lake
+from app.settings import Settings
+from app.stream import WorkerOptions, run_worker
+from pipelines.bronze import BronzeSink
+from pipelines.stream import Processor
+from tests.test_rules import _Store
+from tests.test_stream_support import HOUR, T0, auction, bid, bronze, fresh_broker, user
+
+RUNS = {"users": "ru", "auctions": "ra", "bids": "rb"}
+VALID = json.loads(bid(0, 1, 20, T0 + 1000, 2000)[2] or b"")
+#: replacements that make a field invalid whatever else the record holds
+BAD_VALUES: dict[str, list[Any]] = {
+    "amount": ["abc", None, "-1.00", "0", [], {}, "1e999", "12.345"],
+    "currency": ["XYZ", "", None, 1],
+    "channel": ["fax", None, 3],
+    "bid_time": ["yesterday", None, "2026-13-01T00:00:00Z", "2026-01-01T00:00:00"],
+    "bid_id": ["", None, 7, "x" * 65],
+    "event_time": ["not a time", None],
+    "bidder_id": [None, ""],
+}
+
+
+def malformed(rng: random.Random) -> bytes:
+    """One message that no contract accepts: random bytes, broken JSON, a bad field, a missing or extra one."""
+    kind = rng.randrange(5)
+    if kind == 0:
+        return rng.randbytes(rng.randrange(0, 40))
+    record = dict(VALID, bid_id=f"m{rng.randrange(10**9)}")
+    if kind == 1:
+        text = json.dumps(record)
+        return text[: rng.randrange(len(text) - 1)].encode()
+    if kind == 2:
+        field = rng.choice(sorted(BAD_VALUES))
+        record[field] = rng.choice(BAD_VALUES[field])
+    elif kind == 3:
+        del record[rng.choice(["amount", "bidder_id", "bid_time", "currency", "event_id", "device_id"])]
+    else:
+        record["surprise"] = rng.random()
+    return json.dumps(record).encode()
+
+
+def _processor(tmp_path: Path) -> tuple[Processor, Any]:
+    processor, stores = Processor(BronzeSink(Lake(str(tmp_path / "lake")), RUNS)), _Store()
+    open_auction = auction(1, seller=1)
+    processor.process("auctions", 0, 0, b"a1", open_auction[2], T0, stores)
+    return processor, stores
+
+
+@given(seed=st.integers(0, 2**32))
+def test_malformed_bids_become_dead_letters(tmp_path_factory: pytest.TempPathFactory, seed: int) -> None:
+    processor, stores = _processor(tmp_path_factory.mktemp("fuzz"))
+    value = malformed(random.Random(seed))
+    out = processor.process("bids", 0, 1, b"a1", value, T0, stores)
+    assert [topic for topic, _, _ in out] == ["dead-letters"]
+    letter = json.loads(out[0][2])
+    assert letter["source_offset"] == 1 and letter["error"]
+
+
+@given(value=st.binary(max_size=200), topic=st.sampled_from(["users", "auctions", "bids"]))
+def test_random_bytes_never_crash_the_worker(
+    tmp_path_factory: pytest.TempPathFactory, value: bytes, topic: str
+) -> None:
+    processor, stores = _processor(tmp_path_factory.mktemp("fuzz"))
+    out = processor.process(topic, 0, 5, None, value, T0, stores)
+    assert [t for t, _, _ in out] == ["dead-letters"]
+
+
+@given(
+    st.lists(st.tuples(st.integers(20, 200), st.integers(1, 10**7), st.integers(0, 23 * HOUR)), min_size=1, max_size=30)
+)
+def test_valid_bids_are_always_scored(
+    tmp_path_factory: pytest.TempPathFactory, bids: list[tuple[int, int, int]]
+) -> None:
+    processor, stores = _processor(tmp_path_factory.mktemp("fuzz"))
+    for i, (bidder, cents, t) in enumerate(bids):
+        out = processor.process("bids", 0, 1 + i, b"a1", bid(i, 1, bidder, T0 + t, cents)[2], T0, stores)
+        assert out and out[0][0] == "bids-scored"
+        assert 0.0 <= json.loads(out[0][2])["fraud_score"] <= 1.0
+
+
+@pytest.fixture
+def own_broker(tmp_path: Path) -> Any:
+    broker = fresh_broker(tmp_path)
+    try:
+        yield broker
+    finally:
+        broker.stop()
+
+
+@pytest.mark.slow
+def test_thousands_of_malformed_messages_through_the_broker(own_broker: EmbeddedBroker, settings: Settings) -> None:
+    from confluent_kafka import Producer
+
+    from app.topics import ensure_topics, producer_config
+
+    rng = random.Random(2026)
+    messages: list[tuple[str, str | None, bytes | None, bool]] = [(*user(i), False) for i in range(50)]
+    messages += [(*auction(a, seller=a % 10), False) for a in range(20)]
+    for i in range(3000):
+        messages.append((*bid(i, i % 20, 20 + i % 30, T0 + 1000 + i * 100, 1000 + i), False))
+        messages.append(("bids", f"a{i % 20}", malformed(rng), True))
+    rng.shuffle(messages[70:])  # interleave (bids of one auction may now come in any order: still valid)
+    ensure_topics(own_broker.address, settings)
+    bad: set[tuple[int, int]] = set()
+    ends: dict[tuple[str, int], int] = {}
+    producer = Producer(producer_config(own_broker.address))
+    for topic, key, value, is_bad in messages:
+
+        def delivered(err: Any, msg: Any, is_bad: bool = is_bad) -> None:
+            assert err is None
+            ends[(msg.topic(), msg.partition())] = max(ends.get((msg.topic(), msg.partition()), 0), msg.offset() + 1)
+            if is_bad:
+                bad.add((msg.partition(), msg.offset()))
+
+        producer.produce(topic, key=key, value=value, on_delivery=delivered)
+    assert producer.flush(30) == 0
+
+    run_worker(settings, own_broker.address, WorkerOptions(stop_at=ends, commit_interval_s=1.0))
+
+    lake = Path(settings.lake_url)
+    letters = bronze(lake, "dead-letters")
+    assert set(zip(letters["source_partition"], letters["source_offset"], strict=True)) == bad
+    assert letters.height == len(bad) == 3000
+    scored = bronze(lake, "bids-scored")
+    assert sorted(scored["bid_id"]) == sorted(f"b{i}" for i in range(3000))
