@@ -46,6 +46,7 @@ class FraudPlan:
     actors: dict[int, int] = field(default_factory=dict)  # user -> label code
     claims: dict[int, list[tuple[int, int, int, int]]] = field(default_factory=lambda: defaultdict(list))
     takeover_at: dict[int, int] = field(default_factory=dict)  # user -> takeover time
+    takeover_auctions: set[int] = field(default_factory=set)  # one takeover per auction
     needs_late_honest: set[int] = field(default_factory=set)  # auctions where an honest bid should come late
     extra_channels: list[int] = field(default_factory=list)  # channels of devices numbered after the users' own
 
@@ -186,9 +187,12 @@ def _takeover(
     eligible = [
         a for a in sample
         if auctions.bids[a] >= 2 and auctions.start_ms[a] < window and auctions.end_ms[a] > at + 60_000
+        and a not in plan.takeover_auctions
     ]  # fmt: skip
     eligible.sort(key=lambda a: -auctions.market[a])
-    for a in eligible[: rng.randint(2, 5)]:
+    valuable = eligible[: max(5, len(eligible) // 4)]
+    for a in rng.sample(valuable, min(len(valuable), rng.randint(2, 5))):
+        plan.takeover_auctions.add(a)
         if _claim(auctions, a, 1):
             lo, hi = max(auctions.start_ms[a], at) + 1, min(auctions.end_ms[a], window) - 1
             plan.claims[a].append((rng.randint(lo, max(lo, hi)), OUTSIZED, u, device))
