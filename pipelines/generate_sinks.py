@@ -160,12 +160,13 @@ def produce(
             ends[key] = offset
 
     counts = dict.fromkeys(TOPIC_ORDER, 0)
-    pacer = _Pacer(rate)
     step = max(1, int(rate // 100)) if rate else config.batch_size
     began = time.perf_counter()
+    built = build(config)
+    pacer = _Pacer(rate)  # the clock starts once the events exist: no catch-up burst for the build time
     send: Callable[..., None] = producer.produce
     with _progress(config.events, progress) as bar:
-        for batch in json_batches(build(config), config.batch_size):
+        for batch in json_batches(built, config.batch_size):
             for begin in range(0, len(batch), step):
                 if stop is not None and stop.is_set():
                     break
