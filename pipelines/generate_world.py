@@ -78,6 +78,9 @@ def pools() -> dict[str, tuple[list[tuple[str, str]], list[tuple[str, str]], lis
     result = {}
     for code, (locale, *_rest) in COUNTRIES.items():
         fake = Faker(locale)
+        for provider in fake.providers:  # it_IT builds its city list from a set: fix its order
+            if isinstance(getattr(provider, "cities", None), list):
+                provider.cities = sorted(set(provider.cities))
         fake.seed_instance(20261101)
         firsts = [(n, _ascii(n)) for n in dict.fromkeys(fake.first_name() for _ in range(240))]
         lasts = [(n, _ascii(n)) for n in dict.fromkeys(fake.last_name() for _ in range(240))]

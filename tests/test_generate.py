@@ -204,3 +204,36 @@ def test_iso_strings_match_the_contract(epoch_ms: list[int]) -> None:
     from pipelines.generate_wire import iso_strings
 
     assert iso_strings(np.array(epoch_ms)).to_pylist() == [iso_ms(v) for v in epoch_ms]
+
+
+def test_same_events_in_another_process_with_another_hash_seed() -> None:
+    import hashlib
+    import os
+    import subprocess
+    import sys
+
+    script = (
+        "import hashlib\n"
+        "from pipelines.generate import GeneratorConfig\n"
+        "from pipelines.generate_tables import build\n"
+        "from pipelines.generate_wire import json_batches\n"
+        "digest = hashlib.sha256()\n"
+        "for batch in json_batches(build(GeneratorConfig(seed=5, events=3000, fraud_rate=0.2)), 500):\n"
+        "    for topic, key, value in batch:\n"
+        "        digest.update(topic.encode() + key.encode() + value)\n"
+        "print(digest.hexdigest())\n"
+    )
+    digests = {
+        subprocess.run(
+            [sys.executable, "-c", script], env={**os.environ, "PYTHONHASHSEED": seed}, capture_output=True,
+            text=True, check=True, timeout=120,
+        ).stdout.strip()
+        for seed in ("1", "2")
+    }  # fmt: skip
+    local = hashlib.sha256()
+    from pipelines.generate_wire import json_batches
+
+    for batch in json_batches(build(GeneratorConfig(seed=5, events=3000, fraud_rate=0.2)), 500):
+        for topic, key, value in batch:
+            local.update(topic.encode() + key.encode() + value)
+    assert digests == {local.hexdigest()}
