@@ -183,8 +183,9 @@ def sql_cmd(obj: _Context, sql: str | None, as_csv: bool) -> None:
 @click.option("--date", "day", type=click.DateTime(["%Y-%m-%d"]), help="One day (YYYY-MM-DD).")
 @click.option("--from", "first", type=click.DateTime(["%Y-%m-%d"]), help="First day of a backfill (with --to).")
 @click.option("--to", "last", type=click.DateTime(["%Y-%m-%d"]), help="Last day of a backfill (inclusive).")
+@click.option("--checks/--no-checks", default=True, show_default=True, help="Run queries/checks/*.sql after gold.")
 @pass_ctx
-def batch_cmd(obj: _Context, day: Any, first: Any, last: Any) -> None:
+def batch_cmd(obj: _Context, day: Any, first: Any, last: Any, checks: bool) -> None:
     """Silver (Polars) and gold (DuckDB) now: every bronze day, one --date, or --from/--to (backfill).
 
     Re-running a day replaces that day's silver and quarantine; gold is recomputed from all silver.
@@ -193,7 +194,7 @@ def batch_cmd(obj: _Context, day: Any, first: Any, last: Any) -> None:
     from app.batch import run_batch, select_days
 
     days = select_days(day, first, last)
-    result = run_batch(obj.settings, days)
+    result = run_batch(obj.settings, days, checks)
     if not result.days:
         click.echo("no bronze days in the lake: nothing to do")
     for line in result.lines():

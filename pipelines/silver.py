@@ -40,8 +40,12 @@ def contract_columns(table: str) -> list[str]:
     return list(TOPIC_MODELS[SOURCES[table]].model_fields)
 
 
+#: what became of a bronze row
+FATE = pl.Enum(["silver", "quarantine", "duplicate", "superseded"])
+
+
 def fates(classified: pl.LazyFrame) -> pl.LazyFrame:
-    """One ``_fate`` column: ``duplicate`` | ``quarantine`` | ``superseded`` | ``silver``."""
+    """One ``_fate`` column (:data:`FATE`): ``duplicate`` | ``quarantine`` | ``superseded`` | ``silver``."""
     superseded = pl.col("_superseded") if "_superseded" in classified.collect_schema() else pl.lit(False)
     fate = (
         pl.when(pl.col("_duplicate"))
@@ -52,7 +56,7 @@ def fates(classified: pl.LazyFrame) -> pl.LazyFrame:
         .then(pl.lit("superseded"))
         .otherwise(pl.lit("silver"))
     )
-    return classified.with_columns(fate.alias("_fate"))
+    return classified.with_columns(fate.cast(FATE).alias("_fate"))
 
 
 def _dedup_then_rules(bronze: pl.LazyFrame) -> pl.LazyFrame:
