@@ -56,11 +56,13 @@ def _stage(name: str, events: int, seed: int, partitions: int) -> dict[str, Any]
                   "bytes": size}  # fmt: skip
     else:
         from app.broker import EmbeddedBroker
-        from app.settings import Settings
+        from app.settings import load_settings
         from pipelines.generate import to_broker
 
         with tempfile.TemporaryDirectory(prefix="bench-generate-") as tmp, EmbeddedBroker() as broker:
-            settings = Settings(lake_url=tmp, state_dir=f"{tmp}/state", runtime_dir=f"{tmp}/run", partitions=partitions)
+            settings = load_settings(
+                lake_url=tmp, state_dir=f"{tmp}/state", runtime_dir=f"{tmp}/run", partitions=partitions
+            )
             summary = to_broker(config, broker.address, settings=settings)
         result = {"seconds": summary.seconds, "counts": summary.counts, "partitions": partitions}
     result["events"] = sum(result["counts"].values())
