@@ -28,7 +28,8 @@ Representation: :func:`generate` yields lists of ``(topic, key, record)`` in eve
 ``record`` is the event exactly as it appears on the wire once JSON-decoded (money as ``"12.50"``,
 times as ``"2026-11-01T08:00:00.123Z"``); ``Model.model_validate(record)`` accepts every one.
 The sinks work on the columnar form (:func:`pipelines.generate_tables.build`) and never build dicts
-for the lake.
+for the lake. ``build(config).actors`` maps every planted user id to its pattern (ground truth per
+bidder for measuring a scorer; a takeover account's bids before ``build(config).takeover_at`` are honest).
 """
 
 from __future__ import annotations

@@ -178,7 +178,7 @@ def _takeover(
     device = 2 * len(users) + len(plan.extra_channels)
     plan.extra_channels.append(0 if rng.random() < 0.6 else 2)
     window = at + rng.randint(1, 4) * HOUR_MS
-    sample = rng.sample(range(len(auctions)), min(len(auctions), 400))
+    sample = rng.sample(range(len(auctions)), min(len(auctions), 200))
     # the account's own history: a few ordinary bids on its usual device before the takeover
     before = [a for a in sample if auctions.bids[a] >= 1 and auctions.end_ms[a] < at]
     for a in before[: rng.randint(2, 4)]:
