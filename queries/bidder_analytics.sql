@@ -32,7 +32,7 @@ wins as (
     select
         auctions.winner_id as bidder_id,
         count(*) as auctions_won,
-        sum(cast(auctions.final_price as decimal(38, 2)) * fx.usd_rate) as spend
+        sum(cast(round(auctions.final_price * fx.usd_rate, 2) as decimal(18, 2))) as spend
     from auctions
     left join fx using (currency)
     where auctions.sold

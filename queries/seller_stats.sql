@@ -14,8 +14,8 @@ sales as (
         auctions.seller_id,
         count(*) as auctions,
         count(*) filter (where auctions.sold) as auctions_sold,
-        sum(cast(auctions.final_price as decimal(38, 2)) * fx.usd_rate) filter (where auctions.sold) as gmv,
-        avg(cast(auctions.final_price as decimal(38, 2)) * fx.usd_rate) filter (where auctions.sold) as avg_final_price
+        sum(cast(round(auctions.final_price * fx.usd_rate, 2) as decimal(18, 2))) filter (where auctions.sold) as gmv,
+        avg(cast(round(auctions.final_price * fx.usd_rate, 2) as decimal(18, 2))) filter (where auctions.sold) as avg_final_price
     from auctions
     left join fx using (currency)
     group by auctions.seller_id
