@@ -40,7 +40,7 @@ def _utc_ms(value: dt.datetime) -> dt.datetime:
 def iso_ms(epoch_ms: int) -> str:
     """Wire form of a timestamp given in epoch milliseconds: ``2026-11-01T08:00:00.123Z``."""
     moment = EPOCH + dt.timedelta(milliseconds=epoch_ms)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{epoch_ms % 1000:03d}Z"
+    return f"{moment.year:04d}-" + moment.strftime("%m-%dT%H:%M:%S.") + f"{epoch_ms % 1000:03d}Z"
 
 
 def to_epoch_ms(value: dt.datetime) -> int:
