@@ -54,10 +54,16 @@ class BidFeatures:
     """Of those, auctions the bidder won."""
     account_age_days: float | None = None
     """Days from the bidder's signup to this bid; None when the user is unknown to this worker."""
-    amount_ratio: float = 1.0
-    """This bid's amount over the typical bid in its category (geometric mean so far)."""
-    device_switches: int = 0
-    """Times the bidder's device changed within their recent bids."""
+    jump_ratio: float = 1.0
+    """This bid over the auction's standing high bid (1.0 when it is the first bid)."""
+    category_ratio: float = 1.0
+    """This bid over its category's typical bid (geometric mean of the category's bids so far)."""
+    automated_channel: bool = False
+    """The bid came through the ``api`` channel."""
+    new_device: bool = False
+    """The bid came from a device this bidder had not used in its earlier bids."""
+    rival_auctions: int = 0
+    """Auctions of this seller in which the bidder outbid the rival it is outbidding now."""
 
 
 def _ramp(value: float, low: float, high: float) -> float:
@@ -72,7 +78,7 @@ def _ramp(value: float, low: float, high: float) -> float:
 def bidder_tendency(f: BidFeatures) -> float:
     """A&S *Bidder Tendency*: a shill bids mostly in one seller's auctions (needs a few auctions to judge)."""
     share = f.seller_auctions / f.bidder_auctions
-    return _ramp(share, 0.5, 0.9) * _ramp(f.seller_auctions, 1, 3)
+    return _ramp(share, 0.5, 0.9) * _ramp(f.seller_auctions, 1, 2)
 
 
 def bidding_ratio(f: BidFeatures) -> float:
@@ -81,12 +87,12 @@ def bidding_ratio(f: BidFeatures) -> float:
 
 
 def successive_outbidding(f: BidFeatures) -> float:
-    """A&S *Successive Outbidding*: a shill outbids itself while leading, to walk the price up."""
+    """A&S *Successive Outbidding*: raising the price again and again while already leading."""
     return _ramp(f.successive_outbids, 1, 4)
 
 
 def early_bidding(f: BidFeatures) -> float:
-    """A&S *Early Bidding*: shills start bidding early to stimulate the auction, honest bidders wait."""
+    """A&S *Early Bidding* and *Last Bidding*: shills bid early, repeatedly, and never at the end."""
     return _ramp(f.early_bids, 1, 3) * (1.0 - _ramp(f.late_bids, 0, 1))
 
 
@@ -97,41 +103,65 @@ def low_winning_ratio(f: BidFeatures) -> float:
     return _ramp(f.closed_auctions, 2, 5) * (1.0 - _ramp(f.wins / f.closed_auctions, 0.0, 0.3))
 
 
+def rival_collusion(f: BidFeatures) -> float:
+    """Collusion rings take turns outbidding the same partner across one seller's auctions."""
+    return _ramp(f.rival_auctions, 1, 2)
+
+
 def bid_velocity(f: BidFeatures) -> float:
-    """Bots bid far faster than people: many bids within a minute."""
-    return _ramp(f.bids_last_minute, 6, 15)
+    """Bots bid far faster than people: several bids within a minute."""
+    return _ramp(f.bids_last_minute, 2, 4)
 
 
-def new_account_outsized(f: BidFeatures) -> float:
-    """A fresh account placing a bid far above its category's typical price (stolen card, fake buyer)."""
+def automated_channel(f: BidFeatures) -> float:
+    """Bids through the API: ordinary on some marketplaces, so weak evidence alone."""
+    return 1.0 if f.automated_channel else 0.0
+
+
+def probing_bid(f: BidFeatures) -> float:
+    """A bid that does not beat the standing high bid: probing a rival's hidden proxy maximum."""
+    return 1.0 if f.jump_ratio <= 1.0 and f.auction_bids > 1 else 0.0
+
+
+def jump_bid(f: BidFeatures) -> float:
+    """Account takeover / fake buyer: a bid several times the standing high bid."""
+    return _ramp(f.jump_ratio, 2.5, 5.0)
+
+
+def category_price_anomaly(f: BidFeatures) -> float:
+    """A bid many times what items of its category usually fetch (categories differ by orders of magnitude)."""
+    return _ramp(f.category_ratio, 10.0, 40.0)
+
+
+def new_device(f: BidFeatures) -> float:
+    """Account takeover: an established account suddenly bidding from a device it never used."""
+    return 1.0 if f.new_device else 0.0
+
+
+def new_account_jump(f: BidFeatures) -> float:
+    """A fresh account placing a bid far above the auction's price (stolen card, fake buyer)."""
     if f.account_age_days is None:
         return 0.0
-    return (1.0 - _ramp(f.account_age_days, 3, 14)) * _ramp(f.amount_ratio, 2.5, 5.0)
-
-
-def price_anomaly(f: BidFeatures) -> float:
-    """A bid many times the category's typical price, whoever places it."""
-    return _ramp(f.amount_ratio, 4.0, 10.0)
-
-
-def device_change(f: BidFeatures) -> float:
-    """Account takeover: the same account suddenly bidding from new devices."""
-    return _ramp(f.device_switches, 1, 3)
+    return (1.0 - _ramp(f.account_age_days, 3, 14)) * _ramp(f.jump_ratio, 2.0, 4.0)
 
 
 Rule = Callable[[BidFeatures], float]
 
 #: rule name -> (rule, weight). A weight is the score a rule gives on its own at full evidence.
 RULES: dict[str, tuple[Rule, float]] = {
-    "bidder_tendency": (bidder_tendency, 0.55),
-    "bidding_ratio": (bidding_ratio, 0.35),
+    "bidder_tendency": (bidder_tendency, 0.45),
+    "bidding_ratio": (bidding_ratio, 0.2),
     "successive_outbidding": (successive_outbidding, 0.35),
-    "early_bidding": (early_bidding, 0.25),
-    "low_winning_ratio": (low_winning_ratio, 0.35),
-    "bid_velocity": (bid_velocity, 0.8),
-    "new_account_outsized": (new_account_outsized, 0.8),
-    "price_anomaly": (price_anomaly, 0.4),
-    "device_change": (device_change, 0.45),
+    "early_bidding": (early_bidding, 0.3),
+    "low_winning_ratio": (low_winning_ratio, 0.2),
+    "rival_collusion": (rival_collusion, 0.5),
+    "bid_velocity": (bid_velocity, 0.45),
+    "automated_channel": (automated_channel, 0.25),
+    "probing_bid": (probing_bid, 0.45),
+    "jump_bid": (jump_bid, 0.62),
+    "category_price_anomaly": (category_price_anomaly, 0.2),
+    "new_device": (new_device, 0.35),
+    "new_account_jump": (new_account_jump, 0.3),
 }
 
 

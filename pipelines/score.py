@@ -70,13 +70,14 @@ def alert_id(bidder_id: str, auction_id: str) -> str:
 
 def _new_auction() -> list[Any]:
     # info (seller, category, start, end, currency, start cents, closed) or None, bids, leader,
-    # {bid_id: 1}, {bidder: [bids, self-outbids, early bids, late bids]}, [alerted bidders]
-    return [None, 0, "", {}, {}, []]
+    # {bid_id: 1}, {bidder: [bids, self-outbids, early bids, late bids, [rivals counted]]}, [alerted bidders],
+    # standing high bid in cents
+    return [None, 0, "", {}, {}, [], 0]
 
 
 def _new_profile() -> list[Any]:
-    # recent bid times, auctions, {seller: auctions}, recent devices, device switches, closed, wins
-    return [[], 0, {}, [], 0, 0, 0]
+    # recent bid times, auctions, {seller: auctions}, known devices, bids, closed, wins, {seller|rival: auctions}
+    return [[], 0, {}, [], 0, 0, 0, {}]
 
 
 def on_auction(auction: Auction, stores: Stores) -> str | None:
@@ -105,12 +106,12 @@ def on_bid(bid: Bid, stores: Stores, users: UserDirectory) -> Scored | str:
     """Validate a bid against what the stream knows, update the state and score it; a string is the error."""
     auction_kv = stores("a:" + bid.auction_id)
     state = auction_kv.get("s") or _new_auction()
-    info, n_bids, leader, seen, bidders, alerted = state
+    info, n_bids, leader, seen, bidders, alerted, high = state
     t = to_epoch_ms(bid.bid_time)
     if bid.bid_id in seen:
         return f"duplicate bid_id {bid.bid_id}"
     if info is not None:
-        seller, category, start_ms, end_ms, currency, _start_cents, closed = info
+        seller, category, start_ms, end_ms, currency, start_cents, closed = info
         if t > end_ms or (closed and t >= end_ms):
             return "bid after the auction closed"
         if t < start_ms:
@@ -119,7 +120,7 @@ def on_bid(bid: Bid, stores: Stores, users: UserDirectory) -> Scored | str:
             return f"bid currency {bid.currency} differs from the auction's {currency}"
         elapsed = (t - start_ms) / max(1, end_ms - start_ms)
     else:  # the auction's open event has not reached this partition: score without auction context
-        seller, category, elapsed = "", "", 0.5
+        seller, category, elapsed, start_cents = "", "", 0.5, 0
     cents = int(bid.amount * 100)
 
     # per auction and per (bidder, auction)
@@ -127,14 +128,14 @@ def on_bid(bid: Bid, stores: Stores, users: UserDirectory) -> Scored | str:
     mine = bidders.get(bid.bidder_id)
     first_in_auction = mine is None
     if mine is None:
-        mine = bidders[bid.bidder_id] = [0, 0, 0, 0]
+        mine = bidders[bid.bidder_id] = [0, 0, 0, 0, []]
     mine[0] += 1
     mine[1] += int(leader == bid.bidder_id)
-    mine[2] += int(elapsed < 0.25)
+    mine[2] += int(elapsed < 1 / 3)
     mine[3] += int(elapsed > 0.95)
-    state[1], state[2] = n_bids + 1, bid.bidder_id
+    state[1], state[2], state[6] = n_bids + 1, bid.bidder_id, max(high, cents)
 
-    # per bidder (this partition): velocity, seller affinity, devices, wins
+    # per bidder (this partition): velocity, seller affinity, devices, wins, rivals it keeps outbidding
     bidder_kv = stores("u:" + bid.bidder_id)
     profile = bidder_kv.get("p") or _new_profile()
     recent = [x for x in profile[0] if t - x < WINDOW_MS][-30:]
@@ -144,17 +145,25 @@ def on_bid(bid: Bid, stores: Stores, users: UserDirectory) -> Scored | str:
         profile[1] += 1
         profile[2][seller] = profile[2].get(seller, 0) + 1
     devices = profile[3]
-    if devices and devices[-1] != bid.device_id:
-        profile[4] += 1
-    profile[3] = [*devices, bid.device_id][-RECENT_DEVICES:]
+    new_device = bid.device_id not in devices and profile[4] >= 2
+    if bid.device_id not in devices:
+        profile[3] = [*devices, bid.device_id][-RECENT_DEVICES:]
+    profile[4] += 1
+    rival_auctions = 0
+    if leader and leader != bid.bidder_id:
+        pair = f"{seller}|{leader}"
+        if leader not in mine[4]:
+            mine[4].append(leader)
+            profile[7][pair] = profile[7].get(pair, 0) + 1
+        rival_auctions = profile[7].get(pair, 0)
     bidder_kv.set("p", profile)
 
-    # per category: running mean of log amounts (the "typical price")
+    # per category (this partition): running mean of log amounts, the category's typical price
     category_kv = stores("c:" + category)
     n_cat, mean_log = category_kv.get("m") or [0, 0.0]
     log_amount = math.log(max(cents, 1))
-    ratio = math.exp(log_amount - mean_log) if n_cat >= 20 else 1.0
-    n_cat = min(n_cat + 1, 1000)
+    category_ratio = math.exp(log_amount - mean_log) if n_cat >= 50 else 1.0
+    n_cat = min(n_cat + 1, 2000)
     category_kv.set("m", [n_cat, mean_log + (log_amount - mean_log) / n_cat])
 
     signup = users.signup_ms.get(bid.bidder_id)
@@ -170,8 +179,11 @@ def on_bid(bid: Bid, stores: Stores, users: UserDirectory) -> Scored | str:
         closed_auctions=profile[5],
         wins=profile[6],
         account_age_days=None if signup is None else max(0.0, (t - signup) / DAY_MS),
-        amount_ratio=ratio,
-        device_switches=profile[4],
+        jump_ratio=cents / (high or start_cents or cents),
+        category_ratio=category_ratio,
+        automated_channel=bid.channel == "api",
+        new_device=new_device,
+        rival_auctions=rival_auctions,
     )
     fraud_score, reasons = rules.score(features)
     stats = None
@@ -183,8 +195,8 @@ def on_bid(bid: Bid, stores: Stores, users: UserDirectory) -> Scored | str:
             "bidder_auction_bids": float(mine[0]),
             "successive_outbids": float(mine[1]),
             "seller_share": features.seller_auctions / max(1, features.bidder_auctions),
-            "amount_ratio": round(ratio, 3),
-            "device_switches": float(profile[4]),
+            "jump_ratio": round(features.jump_ratio, 3),
+            "rival_auctions": float(rival_auctions),
         }
     auction_kv.set("s", state)
     return Scored(fraud_score, reasons, stats, recent[0])
