@@ -1,9 +1,9 @@
 """DuckDB over the lake: a connection that can reach it (local dir or S3) and a view per lake table.
 
-Views live in schemas ``bronze``, ``silver``, ``gold`` (``bronze.bids``, ``silver.auctions``,
-``gold.daily_revenue`` …), one per table directory that holds at least one Parquet file, each a
-``read_parquet`` over the table's hive-partitioned glob. Topic names with ``-`` become ``_``
-(``bronze.bids_scored``).
+Views live in schemas ``bronze``, ``silver``, ``quarantine``, ``gold`` (``bronze.bids``,
+``silver.auctions``, ``quarantine.bids``, ``gold.daily_revenue`` …), one per table directory that
+holds at least one Parquet file, each a ``read_parquet`` over the table's hive-partitioned glob.
+Topic names with ``-`` become ``_`` (``bronze.bids_scored``).
 
 S3 needs DuckDB's ``httpfs`` extension. It is loaded offline from the ``duckdb-extension-httpfs``
 wheel (pinned to the library's version), never downloaded: the machine may have no internet.
@@ -24,7 +24,7 @@ from app.errors import UserError
 from app.lake import Lake
 from app.settings import Settings
 
-LAYERS = ("bronze", "silver", "gold")
+LAYERS = ("bronze", "silver", "quarantine", "gold")
 
 
 @dataclass(frozen=True)

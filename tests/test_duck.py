@@ -56,6 +56,22 @@ def test_views_over_a_local_lake(settings: Settings) -> None:
     assert con.execute("select bids from gold.daily_revenue").fetchall() == [(5,)]
 
 
+def test_quarantined_rows_have_their_own_views(settings: Settings) -> None:
+    from bronze_rows import bid
+
+    lake = Lake.from_settings(settings)
+    world = marketplace()
+    world["bids"].append(bid("neg", amount="-1.00"))
+    for topic, rows in world.items():
+        write_bronze(lake, topic, DAY, rows)
+    run_batch(settings)
+    con = connect(settings)
+    assert "quarantine.bids" in _views(con)
+    assert con.execute("select bid_id, _rule, date from quarantine.bids").fetchall() == [
+        ("neg", "amount_not_positive", DAY)
+    ]
+
+
 def test_views_sql_is_a_script_the_cli_can_run(settings: Settings) -> None:
     _seed_and_batch(settings)
     script = views_sql(settings)
