@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+from typing import Any
 from urllib.parse import urlparse
 
 import polars as pl
@@ -18,6 +19,8 @@ from app.settings import Settings
 from pipelines.contracts import polars_schema
 
 PART = "part-00000.parquet"
+#: how silver and quarantine files are written: zstd level 1 is half snappy's size, ~30 % faster than level 3
+PARQUET: dict[str, Any] = {"compression": "zstd", "compression_level": 1, "statistics": True}
 
 
 def polars_storage_options(settings: Settings) -> dict[str, str] | None:
@@ -74,21 +77,24 @@ def scan_bronze(lake: Lake, settings: Settings, topic: str, days: list[dt.date])
 
 
 def parquet_bytes(frame: pl.DataFrame) -> bytes:
-    """Parquet with zstd level 1: half the size of snappy, and ~30 % faster to write than zstd's default."""
     buffer = io.BytesIO()
-    frame.write_parquet(buffer, compression="zstd", compression_level=1, statistics=True)
+    frame.write_parquet(buffer, **PARQUET)
     return buffer.getvalue()
+
+
+def put_partition(lake: Lake, table_dir: str, day: dt.date, data: bytes | None) -> None:
+    """Make ``<table_dir>/date=<day>/`` hold exactly one file with ``data`` (nothing when None)."""
+    relpath = f"{table_dir}/{date_partition(day)}"
+    stale = lake.list_files(relpath)
+    if data is not None:
+        lake.write_bytes(f"{relpath}/{PART}", data)
+        stale = [p for p in stale if not p.endswith("/" + PART)]
+    lake.remove(stale)
 
 
 def replace_partition(lake: Lake, table_dir: str, day: dt.date, frame: pl.DataFrame) -> None:
     """Make ``<table_dir>/date=<day>/`` hold exactly ``frame`` (nothing when it is empty)."""
-    relpath = f"{table_dir}/{date_partition(day)}"
-    stale = [p for p in lake.list_files(relpath) if not p.endswith("/" + PART)]
-    if frame.height:
-        lake.write_bytes(f"{relpath}/{PART}", parquet_bytes(frame))
-    else:
-        stale = lake.list_files(relpath)
-    lake.remove(stale)
+    put_partition(lake, table_dir, day, parquet_bytes(frame) if frame.height else None)
 
 
 def replace_table(lake: Lake, table_dir: str, partitions: dict[dt.date, pl.DataFrame]) -> None:

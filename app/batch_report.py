@@ -52,20 +52,21 @@ class BatchResult:
         return [t.line() for t in tables] + [f"gold rows: {gold}", *checks]
 
 
-def counts(table: str, frame: pl.DataFrame) -> list[TableDay]:
-    """Per bronze day: rows by fate (``_fate``), quarantined rows by rule (``_rule``)."""
+def tally(frame: pl.DataFrame) -> pl.DataFrame:
+    """Rows per (bronze day, fate, rule) of a classified frame: the input of :func:`counts`."""
+    return frame.group_by(["_bronze_date", "_fate", "_rule"]).len()
+
+
+def counts(table: str, tallied: pl.DataFrame) -> list[TableDay]:
+    """Per bronze day: rows by fate, quarantined rows by rule (from a :func:`tally`)."""
     reports: dict[dt.date, TableDay] = {}
-    by_fate = frame.group_by(["_bronze_date", "_fate"]).len().sort(["_bronze_date", "_fate"])
-    for day, fate, n in by_fate.iter_rows():
+    for day, fate, rule, n in tallied.sort(["_bronze_date", "_fate", "_rule"]).iter_rows():
         report = reports.setdefault(day, TableDay(table, day))
         report.bronze += n
-        if fate == "duplicate":
+        if fate == "quarantine":
+            report.quarantined[rule] = n
+        elif fate == "duplicate":
             report.duplicates += n
-        elif fate != "quarantine":
-            setattr(report, fate, n)
-    quarantined = frame.filter(pl.col("_fate") == "quarantine")
-    for day, rule, n in (
-        quarantined.group_by(["_bronze_date", "_rule"]).len().sort(["_bronze_date", "_rule"]).iter_rows()
-    ):
-        reports[day].quarantined[rule] = n
+        else:
+            setattr(report, fate, getattr(report, fate) + n)
     return list(reports.values())
