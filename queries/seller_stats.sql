@@ -3,7 +3,8 @@
 -- inputs: silver.auctions, silver.bids, ref.fx_usd; parameter $flag_threshold (fraud score that flags a bid)
 -- used by: User Analytics dashboard
 -- gmv and avg_final_price in USD over sold auctions; flagged_bid_share = flagged / scored bids on the
--- seller's auctions (null when none were scored).
+-- seller's auctions (null when none were scored). Bids are counted per auction before the join to
+-- auctions: a join of ~1 row per auction instead of one per bid.
 with
 auctions as (select * from silver.auctions),
 bids as (select * from silver.bids),
@@ -21,12 +22,18 @@ sales as (
     group by auctions.seller_id
 ),
 
-scoring as (
+scoring_per_auction as (
     select
-        auctions.seller_id,
-        count(bids.fraud_score) as scored_bids,
-        count(*) filter (where bids.fraud_score >= $flag_threshold) as flagged_bids
+        auction_id,
+        count(fraud_score) as scored_bids,
+        count(*) filter (where fraud_score >= $flag_threshold) as flagged_bids
     from bids
+    group by auction_id
+),
+
+scoring as (
+    select auctions.seller_id, sum(scored_bids) as scored_bids, sum(flagged_bids) as flagged_bids
+    from scoring_per_auction
     inner join auctions using (auction_id)
     group by auctions.seller_id
 ),
