@@ -73,6 +73,7 @@ def run_batch(settings: Settings, days: list[dt.date] | None = None, checks: boo
 
     lake = Lake.from_settings(settings)
     lake.check_writable()
+    lake.fs.invalidate_cache()  # s3fs caches listings per process (the scheduler runs many batches)
     started = time.perf_counter()
     try:
         every_day = bronze_days(lake)

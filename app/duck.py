@@ -88,6 +88,7 @@ def setup_sql(settings: Settings) -> list[str]:
 
 def lake_tables(lake: Lake) -> list[LakeTable]:
     """The tables present in the lake (a directory under a layer holding at least one Parquet file)."""
+    lake.fs.invalidate_cache()  # s3fs caches listings per process: a batch may just have added tables
     tables = []
     for layer in LAYERS:
         base = lake.path(layer)
