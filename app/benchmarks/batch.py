@@ -2,8 +2,9 @@
 
 Steps, each timed on its own:
 
-1. **Bronze** from the generator (``pipelines.generate.to_lake``), cached in ``<cache>/bronze-<run id>/``
-   keyed by the generator config, so repeated runs reuse it (a ``generated.json`` marker is written
+1. **Bronze** from the generator (``pipelines.generate.to_lake``), cached in
+   ``<cache>/bronze-<run id>-<generator source hash>/`` keyed by the config and the generator's code, so
+   repeated runs reuse it (a ``generated.json`` marker is written
    last; a half-generated directory is regenerated).
 2. **Batch** (``run_batch`` over all days) in a child process: wall time and that child's peak RSS
    (``os.wait4`` rusage), so generation and the parent never count.
@@ -58,13 +59,25 @@ def _events_for(bids: int, days: float, seed: int) -> int:
     return math.ceil(bids / share) if share else bids
 
 
+def _generator_version() -> str:
+    """Hash of the generator's source: a changed generator makes new bronze instead of reusing stale files."""
+    import hashlib
+
+    import pipelines
+
+    digest = hashlib.blake2b(digest_size=4)
+    for path in sorted(Path(pipelines.__file__).parent.glob("generate*.py")):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
 def _bronze(cache: Path, bids: int, days: float, seed: int) -> tuple[Path, dict[str, Any]]:
     """The cached lake holding bronze for the config (generated now if missing)."""
     from app.lake import Lake
     from pipelines.generate import to_lake
 
     config = _config(_events_for(bids, days, seed), days, seed)
-    lake_dir = cache / f"bronze-{config.run_id()}"
+    lake_dir = cache / f"bronze-{config.run_id()}-{_generator_version()}"
     marker = lake_dir / "generated.json"
     if marker.exists():
         return lake_dir, {**json.loads(marker.read_text()), "cached": True}
