@@ -101,6 +101,14 @@ def _child(code: str, env: dict[str, str]) -> tuple[float, float, str]:
     return wall, usage.ru_maxrss / 1024, out
 
 
+GENERATE_CHILD = """
+import json
+from pathlib import Path
+from app.benchmarks.batch import _bronze
+lake, info = _bronze(Path({cache!r}), {bids!r}, {days!r}, {seed!r})
+print(json.dumps({{**info, "lake": str(lake)}}))
+"""
+
 BATCH_CHILD = """
 import json, time
 from app.batch import run_batch
@@ -139,10 +147,13 @@ print(json.dumps({{"seconds": scan, "groups": rows.num_rows, "copy_seconds": cop
 def command(bids: int, days: float, seed: int, cache: Path) -> None:
     """Batch (bronze -> silver -> gold) wall time and peak RSS for N bids, and the DuckDB scan floor."""
     cache.mkdir(parents=True, exist_ok=True)
-    lake_dir, generated = _bronze(cache.resolve(), bids, days, seed)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AUCTION_", "AWS_"))}
+    # generation runs in a child too: Linux carries a parent's peak RSS into a forked child's ru_maxrss
+    code = GENERATE_CHILD.format(cache=str(cache.resolve()), bids=bids, days=days, seed=seed)
+    generated = json.loads(_child(code, env)[2].strip().splitlines()[-1])
+    lake_dir = Path(generated["lake"])
     for layer in ("silver", "quarantine", "gold"):
         shutil.rmtree(lake_dir / layer, ignore_errors=True)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AUCTION_", "AWS_"))}
     env["AUCTION_LAKE_URL"] = str(lake_dir)
     glob = str(lake_dir / "bronze" / "bids" / "*" / "*.parquet")
     # the floor is timed before and after the batch (the machine may be shared); the faster one counts
@@ -159,7 +170,7 @@ def command(bids: int, days: float, seed: int, cache: Path) -> None:
         "silver_bids": batch["silver_bids"],
         "days": days,
         "cpus": os.cpu_count(),
-        "generation": {**generated, "lake": str(lake_dir)},
+        "generation": generated,
         "batch": {
             "wall_s": round(batch_wall, 2),
             "in_process_s": round(batch["in_process_s"], 2),
