@@ -206,8 +206,10 @@ def batch_cmd(obj: _Context, day: Any, first: Any, last: Any, checks: bool) -> N
               help="Stop after this many seconds without new messages (0: run until Ctrl-C/SIGTERM).")
 @click.option("--commit-interval", type=click.FloatRange(min=0.1), default=2.0, show_default=True,
               help="Seconds between checkpoints (bronze files written, offsets committed).")
+@click.option("--log-level", type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"]), default="WARNING",
+              show_default=True, help="Quix Streams log level (INFO shows assignments and state recovery).")
 @pass_ctx
-def stream_cmd(obj: _Context, idle_timeout: float, commit_interval: float) -> None:
+def stream_cmd(obj: _Context, idle_timeout: float, commit_interval: float, log_level: str) -> None:
     """Run the stream worker: validate, score bids, emit alerts and dead letters, write bronze.
 
     Start it several times to share the partitions (one consumer group).
@@ -220,7 +222,9 @@ def stream_cmd(obj: _Context, idle_timeout: float, commit_interval: float) -> No
     settings = obj.settings
     with broker_address(settings) as address:
         summary = run_worker(
-            settings, address, WorkerOptions(idle_timeout_s=idle_timeout, commit_interval_s=commit_interval)
+            settings,
+            address,
+            WorkerOptions(idle_timeout_s=idle_timeout, commit_interval_s=commit_interval, loglevel=log_level),
         )
     click.echo(json.dumps(dataclasses.asdict(summary)))
 

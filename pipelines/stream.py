@@ -24,6 +24,7 @@ from pydantic import ValidationError
 from quixstreams import Application, message_context
 from quixstreams.models import Topic
 from quixstreams.models.serializers import Serializer
+from quixstreams.state.memory import MemoryStore
 
 from pipelines.bronze import BronzeSink, RangeBuffer, epoch_day
 from pipelines.contracts import (
@@ -181,7 +182,10 @@ def define_pipeline(
     """Build the graph: users -> process -> outputs; auctions+bids (one stateful stream) -> process -> outputs."""
     users = app.dataframe(inputs["users"])
     events = app.dataframe(inputs["auctions"]).concat(app.dataframe(inputs["bids"]))
-    events.register_store()
+    # In memory: the changelog is the only durable copy. A RocksDB store kept across a rebalance or a
+    # broker restart makes Quix compare its offset with tansu's (too low) high watermark and fail with
+    # InvalidStoreChangelogOffset; an in-memory partition is always rebuilt from the changelog.
+    events.register_store(store_type=MemoryStore)
     context, sink = events.processing_context, processor.sink
     state = StateCache(context, events.stream_id)
     context.sink_manager.register(sink)
