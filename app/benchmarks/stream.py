@@ -136,8 +136,13 @@ def latency(address: str, settings: Settings, bids_per_s: float, seconds: float,
             samples.append(now - msg.timestamp()[1])
 
     def produce() -> None:
+        # a separate process: a generator thread here would take the worker's GIL and inflate latency
         time.sleep(6)  # let the worker join the group first
-        state["produced"] = _produce(address, int(rate * seconds), seed, settings.partitions, rate=rate)
+        cmd = [sys.executable, "-m", "app", "generate", "--events", str(int(rate * seconds)), "--rate", str(rate),
+               "--seed", str(seed), "--partitions", str(settings.partitions), "--no-progress"]  # fmt: skip
+        env = {**os.environ, "AUCTION_BROKER_ADDRESS": address}
+        subprocess.run(cmd, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        state["produced"] = True
 
     threads = [threading.Thread(target=read, daemon=True), threading.Thread(target=produce, daemon=True)]
     for t in threads:
@@ -160,19 +165,30 @@ def latency(address: str, settings: Settings, bids_per_s: float, seconds: float,
     }
 
 
-def scale(address: str, settings: Settings, workers: int, group: str) -> dict[str, float]:
-    """``workers`` `python -m app stream` processes drain the topics; throughput over their combined span."""
-    env = {
-        **os.environ,
-        "AUCTION_BROKER_ADDRESS": address,
-        "AUCTION_LAKE_URL": settings.lake_url + f"-{group}",
-        "AUCTION_STATE_DIR": str(settings.state_dir),
-        "AUCTION_PARTITIONS": str(settings.partitions),
-        "AUCTION_CONSUMER_GROUP": group,
-    }
-    cmd = [sys.executable, "-m", "app", "stream", "--idle-timeout", "5"]
-    procs = [subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL) for _ in range(workers)]
-    summaries = [json.loads(p.communicate(timeout=600)[0].decode().strip().splitlines()[-1]) for p in procs]
+def scale(settings: Settings, workers: int, events: int, seed: int) -> dict[str, Any]:
+    """``workers`` `python -m app stream` processes on a fresh broker; the data is produced once all joined.
+
+    Starting the workers on full topics would measure the rebalance (the first to join takes every
+    partition until the second arrives); here both are in the group before the first message exists.
+    """
+    from app.topics import ensure_topics
+
+    with EmbeddedBroker() as broker:
+        ensure_topics(broker.address, settings)
+        env = {
+            **os.environ,
+            "AUCTION_BROKER_ADDRESS": broker.address,
+            "AUCTION_LAKE_URL": settings.lake_url + f"-{workers}",
+            "AUCTION_STATE_DIR": str(settings.state_dir),
+            "AUCTION_PARTITIONS": str(settings.partitions),
+            "AUCTION_CONSUMER_GROUP": f"bench-{workers}",
+        }
+        cmd = [sys.executable, "-m", "app", "stream", "--idle-timeout", "8"]
+        procs = [subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+                 for _ in range(workers)]  # fmt: skip
+        time.sleep(10)  # start-up and group join (~3 s each with session.timeout.ms=6000)
+        _produce(broker.address, events, seed, settings.partitions)
+        summaries = [json.loads(p.communicate(timeout=600)[0].decode().strip().splitlines()[-1]) for p in procs]
     first = min(s["first_message_at"] for s in summaries if s["first_message_at"])
     last = max(s["last_message_at"] for s in summaries)
     total = sum(sum(s["processed"].values()) for s in summaries)
@@ -183,13 +199,14 @@ def scale(address: str, settings: Settings, workers: int, group: str) -> dict[st
         "messages": total,
         "seconds": round(seconds, 3),
         "scored_bids_per_s": round(bids / seconds),
+        "bids_per_worker": [s["processed"].get("bids", 0) for s in summaries],
     }
 
 
 @click.command("stream")
 @click.option("--events", default=150_000, show_default=True, help="Generated events for the throughput phases.")
 @click.option("--partitions", default=4, show_default=True, help="Partitions per topic.")
-@click.option("--rate", default=10_000.0, show_default=True, help="Bids/s for the latency phase.")
+@click.option("--rates", default="10000,5000", show_default=True, help="Bids/s of the latency phases.")
 @click.option("--latency-seconds", default=15.0, show_default=True, help="Length of the latency phase.")
 @click.option("--seed", default=1, show_default=True)
 @click.option("--skip-scale", is_flag=True, help="Skip the one-vs-two worker processes phase.")
@@ -201,7 +218,7 @@ def scale(address: str, settings: Settings, workers: int, group: str) -> dict[st
 def command(
     events: int,
     partitions: int,
-    rate: float,
+    rates: str,
     latency_seconds: float,
     seed: int,
     skip_scale: bool,
@@ -232,15 +249,17 @@ def command(
             result["full_vs_passthrough"] = round(
                 result["full"]["messages_per_s"] / result["passthrough"]["messages_per_s"], 3
             )
-            if not skip_scale:
-                one = scale(broker.address, _settings(root, partitions, "x"), 1, "bench-one")
-                two = scale(broker.address, _settings(root, partitions, "x"), 2, "bench-two")
-                ratio = round(two["scored_bids_per_s"] / one["scored_bids_per_s"], 3)
-                result["scale"] = {"one": one, "two": two, "two_vs_one": ratio}
+        if not skip_scale:
+            one = scale(_settings(root / "scale", partitions, "x"), 1, events, seed)
+            two = scale(_settings(root / "scale", partitions, "x"), 2, events, seed)
+            ratio = round(two["scored_bids_per_s"] / one["scored_bids_per_s"], 3)
+            result["scale"] = {"one": one, "two": two, "two_vs_one": ratio}
         if not skip_latency:
-            with EmbeddedBroker() as broker:
-                settings = _settings(root / "latency", partitions, "bench-latency")
-                result["latency"] = latency(broker.address, settings, rate, latency_seconds, seed + 1)
+            result["latency"] = []
+            for n, bids_per_s in enumerate(float(r) for r in rates.split(",") if r.strip()):
+                with EmbeddedBroker() as broker:
+                    settings = _settings(root / f"latency{n}", partitions, "bench-latency")
+                    result["latency"].append(latency(broker.address, settings, bids_per_s, latency_seconds, seed + 1))
     result["goals"] = {
         "scored_bids_per_s_per_worker": 25_000,
         "full_vs_passthrough": 0.6,
