@@ -113,3 +113,26 @@ def test_state_comes_back_from_the_changelog_after_restart(own_broker: EmbeddedB
     alerts = bronze(lake, "fraud-alerts")
     assert alerts.height == 1  # the bot's alert for a1 was raised in the first run, not again
     assert bronze(lake, "bids").height == 25
+
+
+def test_stream_command_help_says_what_it_does() -> None:
+    from click.testing import CliRunner
+
+    from app.cli import cli
+
+    result = CliRunner().invoke(cli, ["stream", "--help"])
+    assert result.exit_code == 0
+    assert "validate, score bids" in result.output and "--idle-timeout" in result.output
+
+
+def test_unreachable_broker_is_one_line_not_a_traceback(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "AUCTION_BROKER_ADDRESS": "127.0.0.1:1", "AUCTION_BROKER_TIMEOUT_S": "1",
+           "AUCTION_LAKE_URL": str(tmp_path / "lake"), "AUCTION_STATE_DIR": str(tmp_path / "state")}  # fmt: skip
+    done = subprocess.run([sys.executable, "-m", "app", "stream"], env=env, capture_output=True, timeout=60)
+    lines = [line for line in done.stderr.decode().splitlines() if line.startswith(("error", "Traceback"))]
+    assert done.returncode == 1
+    assert lines == [lines[0]] and lines[0].startswith("error: broker at 127.0.0.1:1 did not answer")
