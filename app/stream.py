@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from app.errors import UserError
 from app.lake import Lake
 from app.settings import Settings
 from app.topics import INPUT_TOPICS, broker_run_id, consumer_config, ensure_topics, producer_config, topic_config
@@ -86,6 +87,7 @@ def build_application(
     """The Quix Application with the pipeline defined on it, and its Processor (for its counters)."""
     from quixstreams import Application
     from quixstreams.models import TopicConfig
+    from quixstreams.models.topics.exceptions import TopicPartitionsMismatch
 
     from pipelines.bronze import BronzeSink
     from pipelines.stream import PayloadSerializer, Processor, RawKeySerializer, define_pipeline
@@ -121,7 +123,17 @@ def build_application(
     lake.check_writable()
     runs = {name: broker_run_id(address, name, settings.broker_timeout_s) for name in INPUT_TOPICS}
     processor = Processor(BronzeSink(lake, runs))
-    define_pipeline(app, processor, inputs, outputs)
+    try:
+        define_pipeline(app, processor, inputs, outputs)
+    except (KeyError, TopicPartitionsMismatch) as exc:
+        # Quix derives the changelog's config from the inputs' explicit retention and partition counts
+        if isinstance(exc, KeyError) and exc.args != ("retention.ms",):
+            raise
+        problem = "has no explicit retention.ms" if isinstance(exc, KeyError) else "differs in partition count"
+        raise UserError(
+            f"an input topic {problem} (auto-created, e.g. by a producer, before `python -m app topics`?): "
+            "delete the topics and create them with `python -m app topics`"
+        ) from None
     return app, processor
 
 

@@ -136,3 +136,18 @@ def test_unreachable_broker_is_one_line_not_a_traceback(tmp_path: Path) -> None:
     lines = [line for line in done.stderr.decode().splitlines() if line.startswith(("error", "Traceback"))]
     assert done.returncode == 1
     assert lines == [lines[0]] and lines[0].startswith("error: broker at 127.0.0.1:1 did not answer")
+
+
+def test_auto_created_topics_without_retention_are_a_clear_error(
+    own_broker: EmbeddedBroker, settings: Settings
+) -> None:
+    from confluent_kafka import Producer
+
+    from app.errors import UserError
+    from app.topics import producer_config
+
+    producer = Producer(producer_config(own_broker.address))
+    producer.produce("bids", key="a1", value=b"{}")  # auto-creates "bids": broker defaults, no retention.ms
+    assert producer.flush(10) == 0
+    with pytest.raises(UserError, match=r"python -m app topics"):
+        run_worker(settings, own_broker.address, WorkerOptions(idle_timeout_s=1))
