@@ -165,7 +165,9 @@ RULES: dict[str, tuple[Rule, float]] = {
 }
 
 
-_RULE_LIST = tuple((name, rule, weight) for name, (rule, weight) in RULES.items())
+_NAMES = tuple(RULES)
+_FUNCTIONS = tuple(rule for rule, _ in RULES.values())
+_WEIGHTS = tuple(weight for _, weight in RULES.values())
 
 
 def combine(evidence: dict[str, float]) -> tuple[float, list[str]]:
@@ -173,13 +175,14 @@ def combine(evidence: dict[str, float]) -> tuple[float, list[str]]:
 
     Each factor lies in [0, 1], so the score does too, and raising any evidence never lowers it.
     """
-    return _noisy_or((name, RULES[name][1], value) for name, value in evidence.items())
+    names = tuple(evidence)
+    return _noisy_or(names, tuple(RULES[name][1] for name in names), tuple(evidence.values()))
 
 
-def _noisy_or(weighted_evidence: Iterable[tuple[str, float, float]]) -> tuple[float, list[str]]:
+def _noisy_or(names: tuple[str, ...], weights: tuple[float, ...], values: Iterable[float]) -> tuple[float, list[str]]:
     remaining = 1.0
     strong: list[tuple[float, str]] = []
-    for name, weight, value in weighted_evidence:
+    for name, weight, value in zip(names, weights, values, strict=True):
         if value <= 0.0:
             continue
         weighted = weight * (1.0 if value > 1.0 else value)
@@ -193,4 +196,4 @@ def _noisy_or(weighted_evidence: Iterable[tuple[str, float, float]]) -> tuple[fl
 
 def score(features: BidFeatures) -> tuple[float, list[str]]:
     """A bid's fraud score in [0, 1] and the names of the rules that drove it."""
-    return _noisy_or((name, weight, rule(features)) for name, rule, weight in _RULE_LIST)
+    return _noisy_or(_NAMES, _WEIGHTS, [rule(features) for rule in _FUNCTIONS])
