@@ -11,7 +11,18 @@ import pytest
 from app.broker import EmbeddedBroker
 from app.settings import Settings
 from app.stream import WorkerOptions, run_worker
-from tests.test_stream_support import HOUR, T0, auction, bid, bronze, fresh_broker, produce, read_topic, user
+from tests.test_stream_support import (
+    HOUR,
+    T0,
+    auction,
+    bid,
+    bronze,
+    fresh_broker,
+    kill_broker,
+    produce,
+    read_topic,
+    user,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -22,7 +33,7 @@ def own_broker(tmp_path: Path) -> Iterator[EmbeddedBroker]:
     try:
         yield broker
     finally:
-        broker.stop()
+        kill_broker(broker)
 
 
 def _invalid() -> list[tuple[str, tuple[str, str | None, bytes | None]]]:

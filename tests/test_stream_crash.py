@@ -20,7 +20,7 @@ import pytest
 
 from app.broker import EmbeddedBroker
 from app.settings import Settings
-from tests.test_stream_support import bronze, fresh_broker, marketplace, produce
+from tests.test_stream_support import bronze, fresh_broker, kill_broker, marketplace, produce
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -33,7 +33,7 @@ def own_broker(tmp_path: Path) -> Iterator[EmbeddedBroker]:
     try:
         yield broker
     finally:
-        broker.stop()
+        kill_broker(broker)
 
 
 def _worker(settings: Settings, address: str, *args: str) -> subprocess.Popen[bytes]:

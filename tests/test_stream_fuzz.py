@@ -22,7 +22,7 @@ from app.stream import WorkerOptions, run_worker
 from pipelines.bronze import BronzeSink
 from pipelines.stream import Processor
 from tests.test_rules import _Store
-from tests.test_stream_support import HOUR, T0, auction, bid, bronze, fresh_broker, user
+from tests.test_stream_support import HOUR, T0, auction, bid, bronze, fresh_broker, kill_broker, user
 
 RUNS = {"users": "ru", "auctions": "ra", "bids": "rb"}
 VALID = json.loads(bid(0, 1, 20, T0 + 1000, 2000)[2] or b"")
@@ -102,7 +102,7 @@ def own_broker(tmp_path: Path) -> Any:
     try:
         yield broker
     finally:
-        broker.stop()
+        kill_broker(broker)
 
 
 @pytest.mark.slow

@@ -11,7 +11,7 @@ import pytest
 from app.broker import EmbeddedBroker
 from app.settings import Settings
 from tests.test_stream_crash import _worker
-from tests.test_stream_support import bronze, fresh_broker, marketplace, produce
+from tests.test_stream_support import bronze, fresh_broker, kill_broker, marketplace, produce
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -24,7 +24,7 @@ def own_broker(tmp_path: Path) -> Iterator[EmbeddedBroker]:
     try:
         yield broker
     finally:
-        broker.stop()
+        kill_broker(broker)
 
 
 def test_two_workers_on_four_partitions_process_everything_once(own_broker: EmbeddedBroker, tmp_path: Path) -> None:
