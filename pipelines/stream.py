@@ -5,7 +5,10 @@ The graph is deliberately short, because Quix's per-operation overhead dominates
 messages per second: one ``apply`` per input stream does all the work (:meth:`Processor.process`) and
 returns ``(topic, key, value bytes)`` records, and one ``to_topic`` routes them. ``auctions`` and
 ``bids`` (both keyed by ``auction_id``, so co-partitioned) are concatenated into one stream with one
-state store, so a bid sees its auction's window, seller and category.
+state store, so a bid sees its auction's window, seller and category. Quix then consumes the two topics
+aligned by message timestamp, so an auction's opening is processed before its bids even when they sit in
+different fetches; that alignment costs a few microseconds per message and some latency (it waits for a
+partition's high watermark when its buffer runs dry), a price paid for deterministic validation.
 
 Invalid input never crashes the worker and is never dropped: it becomes a :class:`DeadLetter`
 (``dead-letters``) carrying the raw value, its source topic/partition/offset and the reason.
