@@ -1,8 +1,10 @@
 """Gold: dashboard-shaped tables computed by DuckDB from silver, with the SQL kept in ``queries/``.
 
 Each gold table is one file ``queries/<table>.sql`` (a single ``select``) run over the logical views
-``silver.*`` and the reference relations in ``queries/ref/`` (``ref.<name>``). Values such as the fraud
-flag threshold go in as named parameters (``$flag_threshold``), never by formatting the SQL.
+``silver.*``, the reference relations in ``queries/ref/`` (``ref.<name>``) and the shared steps in
+``queries/intermediate/`` (``intermediate.<name>``: a pass over the 10M bids that several queries and
+checks need, which the batch computes once as a table). Values such as the fraud flag threshold go in
+as named parameters (``$flag_threshold``), never by formatting the SQL.
 
 Output: ``gold/<table>/<table>.parquet``, one file per table, written atomically (a reader sees the old
 table or the new one). Every query ends in ``order by`` so that re-running yields the same rows in the
@@ -33,6 +35,8 @@ GOLD_TABLES = (
 )
 #: silver views the gold queries read
 SILVER_TABLES = ("users", "auctions", "bids", "fraud_alerts")
+#: shared relations under ``queries/intermediate/``, each after the ones it reads
+INTERMEDIATE = ("bidder_auctions", "auction_bids")
 #: a bid whose fraud score is at least this is "flagged"
 FLAG_THRESHOLD = 0.5
 
@@ -47,12 +51,38 @@ def parameters(sql: str, flag_threshold: float = FLAG_THRESHOLD) -> dict[str, ob
 
 
 def create_reference_views(con: duckdb.DuckDBPyConnection) -> None:
-    """The macros of ``queries/macros.sql`` and a view ``ref.<name>`` for each ``queries/ref/<name>.sql``."""
+    """The macros of ``queries/macros.sql``, a view ``ref.<name>`` for each ``queries/ref/<name>.sql`` and,
+    once ``silver.bids`` is defined, a view ``intermediate.<name>`` for each of :data:`INTERMEDIATE`."""
     con.execute(query_text("macros"))
     con.execute("CREATE SCHEMA IF NOT EXISTS ref")
     for path in sorted((QUERIES / "ref").glob("*.sql")):
         # the view name is the file name, which we own; the body is the file itself
         con.execute(f"CREATE OR REPLACE VIEW ref.{path.stem} AS {path.read_text(encoding='utf-8')}")
+    if not _has_silver_bids(con):
+        return  # DuckDB binds a view when it is created: the intermediate ones need silver.bids first
+    con.execute("CREATE SCHEMA IF NOT EXISTS intermediate")
+    for name in INTERMEDIATE:
+        con.execute(f"CREATE OR REPLACE VIEW intermediate.{name} AS {query_text(name, QUERIES / 'intermediate')}")
+
+
+def _has_silver_bids(con: duckdb.DuckDBPyConnection) -> bool:
+    found = con.execute(
+        "SELECT count(*) FROM (SELECT schema_name, view_name AS name FROM duckdb_views() "
+        "UNION ALL SELECT schema_name, table_name FROM duckdb_tables()) WHERE schema_name = 'silver' AND name = 'bids'"
+    ).fetchone()
+    return bool(found and found[0])
+
+
+def materialize_intermediate(con: duckdb.DuckDBPyConnection) -> None:
+    """Turn each ``intermediate.<name>`` view into a table of its rows, in :data:`INTERMEDIATE` order.
+
+    Several gold queries and checks read them: as tables the pass over every silver bid runs once per
+    batch instead of once per reader. Call it after ``silver.*`` is final (a table does not follow later
+    changes the way a view does).
+    """
+    for name in INTERMEDIATE:
+        con.execute(f"DROP VIEW IF EXISTS intermediate.{name}")
+        con.execute(f"CREATE TABLE intermediate.{name} AS {query_text(name, QUERIES / 'intermediate')}")
 
 
 def create_missing_silver(con: duckdb.DuckDBPyConnection, present: set[str]) -> None:
@@ -114,6 +144,7 @@ def run_gold(settings: Settings, lake: Lake, checks: bool = True) -> GoldRun:
         present = {t.name for t in lake_tables(lake) if t.layer == "silver"}
         create_missing_silver(con, present)
         create_reference_views(con)
+        materialize_intermediate(con)
         tables = build_gold(con)
         for name, table in tables.items():
             lake.write_parquet(f"gold/{name}/{name}.parquet", table)

@@ -1,21 +1,15 @@
 -- bidder_analytics: each bidder's activity, wins and spend, with a behavioural segment.
 -- grain: one row per bidder with at least one valid bid.
--- inputs: silver.bids, silver.auctions, ref.fx_usd
+-- inputs: intermediate.bidder_auctions (silver.bids per bidder and auction), silver.auctions, ref.fx_usd
 -- used by: User Analytics dashboard
--- (bids are first grouped per bidder and auction: cheaper than count(distinct) on 10M rows.)
+-- (bids come grouped per bidder and auction: cheaper than count(distinct) on 10M rows.)
 -- win_rate = auctions won / auctions bid on; total_spend = final prices of auctions won, in USD.
 -- segment: 'power' (5+ wins or 5,000+ USD spent), 'frequent' (20+ bids), 'buyer' (won at least once),
 --   otherwise 'browser'.
 with
-bids as (select * from silver.bids),
+bidder_auctions as (select * from intermediate.bidder_auctions),
 auctions as (select * from silver.auctions),
 fx as (select * from ref.fx_usd),
-
-bidder_auctions as (
-    select bidder_id, auction_id, count(*) as bids, min(bid_time) as first_bid_time, max(bid_time) as last_bid_time
-    from bids
-    group by bidder_id, auction_id
-),
 
 activity as (
     select

@@ -1,19 +1,13 @@
 -- category_performance: how auctions fare per category.
 -- grain: one row per category.
--- inputs: silver.auctions, silver.bids
+-- inputs: silver.auctions, intermediate.auction_bids (valid bids per auction)
 -- used by: Auction Performance dashboard
 -- success_rate = sold / closed; avg_bids_per_auction over all auctions (zero-bid ones count);
 -- avg_price_increase_pct = mean over sold auctions of (final - start) / start * 100;
 -- avg_hours_to_first_bid = mean over auctions with bids of hours from opening to the first valid bid.
 with
 auctions as (select * from silver.auctions),
-bids as (select * from silver.bids),
-
-bids_per_auction as (
-    select auction_id, count(*) as bids, min(bid_time) as first_bid_time
-    from bids
-    group by auction_id
-),
+bids_per_auction as (select * from intermediate.auction_bids),
 
 per_auction as (
     select
