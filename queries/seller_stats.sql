@@ -6,7 +6,7 @@
 -- seller's auctions (null when none were scored). Bids are counted per auction before the join to
 -- auctions: a join of ~1 row per auction instead of one per bid.
 with
-auctions as (select * from silver.auctions),
+auctions as not materialized (select * from silver.auctions),  -- read twice: a scan each, not a copy
 bids as (select * from silver.bids),
 fx as (select * from ref.fx_usd),
 

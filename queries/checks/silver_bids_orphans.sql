@@ -5,7 +5,9 @@
 -- used by: the batch (after gold), tests. A bid day re-run before its auction's correction lands
 -- can leave these behind; re-running that day quarantines them.
 with
-bids as (select * from silver.bids),
+-- (not materialized: DuckDB would otherwise copy every bid for the two readers below, which only
+-- scan bids when an id is missing)
+bids as not materialized (select * from silver.bids),
 auctions as (select * from silver.auctions),
 users as (select * from silver.users),
 bid_auctions as (select auction_id from intermediate.auction_bids),
