@@ -28,6 +28,7 @@ scoring_per_auction as (
         count(fraud_score) as scored_bids,
         count(*) filter (where fraud_score >= $flag_threshold) as flagged_bids
     from bids
+    where fraud_score is not null  -- unscored bids add nothing here: skip them before grouping
     group by auction_id
 ),
 
