@@ -224,7 +224,9 @@ def stream_cmd(obj: _Context, idle_timeout: float, commit_interval: float, log_l
         summary = run_worker(
             settings,
             address,
-            WorkerOptions(idle_timeout_s=idle_timeout, commit_interval_s=commit_interval, loglevel=log_level),
+            WorkerOptions(
+                idle_timeout_s=idle_timeout, commit_interval_s=commit_interval, loglevel=log_level, fail_exit_after_s=30
+            ),
         )
     click.echo(json.dumps(dataclasses.asdict(summary)))
 

@@ -52,6 +52,12 @@ class WorkerOptions:
     on_ready: Callable[[Any], None] | None = None
     """Called with the Application before it runs (benchmarks use it to stop the app from a thread)."""
     loglevel: str = "WARNING"
+    fail_exit_after_s: float | None = None
+    """After a failure, exit the process if shutting down takes longer than this (None: wait for ever).
+
+    librdkafka can block for good in ``Consumer.close()`` after an error raised inside a rebalance callback
+    (seen here with tansu after a broker restart); a supervised worker process must fail fast instead.
+    """
 
 
 def _private_state_dir(settings: Settings) -> Path:
@@ -137,6 +143,24 @@ def build_application(
     return app, processor
 
 
+def exit_if_stuck_after_failure(app: Any, seconds: float, exit: Callable[[int], Any] = os._exit) -> None:
+    """Wrap ``app.stop``: when Quix stops because of a failure, a watchdog ends the process after ``seconds``."""
+    stop = app.stop
+
+    def guarded_stop(fail: bool = False) -> None:
+        if fail:
+
+            def watchdog() -> None:
+                time.sleep(seconds)
+                logging.getLogger(__name__).error("the worker failed and did not shut down in %g s: exiting", seconds)
+                exit(70)
+
+            threading.Thread(target=watchdog, name="exit-if-stuck", daemon=True).start()
+        stop(fail=fail)
+
+    app.stop = guarded_stop
+
+
 def run_worker(settings: Settings, address: str, options: WorkerOptions | None = None) -> WorkerSummary:
     """Run one stream worker until signalled, idle, or past ``options.stop_at``; returns what it did."""
     options = options or WorkerOptions()
@@ -160,6 +184,8 @@ def run_worker(settings: Settings, address: str, options: WorkerOptions | None =
                 holder["app"].stop()
 
     app, processor = build_application(settings, address, state_dir, options, on_processed)
+    if options.fail_exit_after_s is not None:
+        exit_if_stuck_after_failure(app, options.fail_exit_after_s)
     holder["app"] = app
     logging.getLogger("quixstreams").setLevel(options.loglevel)
     if options.on_ready is not None:

@@ -162,3 +162,25 @@ def test_auto_created_topics_without_retention_are_a_clear_error(
     assert producer.flush(10) == 0
     with pytest.raises(UserError, match=r"python -m app topics"):
         run_worker(settings, own_broker.address, WorkerOptions(idle_timeout_s=1))
+
+
+def test_a_failed_worker_that_hangs_on_shutdown_exits() -> None:
+    import threading
+    import time
+
+    from app.stream import exit_if_stuck_after_failure
+
+    class App:
+        stops: list[bool] = []
+
+        def stop(self, fail: bool = False) -> None:
+            self.stops.append(fail)
+
+    exited = threading.Event()
+    app = App()
+    exit_if_stuck_after_failure(app, 0.05, exit=lambda code: exited.set())
+    app.stop()  # a clean stop arms nothing
+    time.sleep(0.2)
+    assert not exited.is_set()
+    app.stop(fail=True)
+    assert exited.wait(5) and App.stops == [False, True]
