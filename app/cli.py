@@ -99,12 +99,27 @@ def tail_cmd(obj: _Context, topic: str, n: int) -> None:
 
 
 @cli.command("run")
-@click.option("--rate", type=click.FloatRange(min=0, min_open=True), default=500.0, show_default=True,
-              help="Generated events per second.")
-@click.option("--workers", type=click.IntRange(1, 16), default=1, show_default=True,
-              help="Stream worker processes (one consumer group).")
-@click.option("--batch-every", type=click.FloatRange(min=0), default=300.0, show_default=True,
-              help="Seconds between silver+gold refreshes (0: only at the end).")
+@click.option(
+    "--rate",
+    type=click.FloatRange(min=0, min_open=True),
+    default=500.0,
+    show_default=True,
+    help="Generated events per second.",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 16),
+    default=1,
+    show_default=True,
+    help="Stream worker processes (one consumer group).",
+)
+@click.option(
+    "--batch-every",
+    type=click.FloatRange(min=0),
+    default=300.0,
+    show_default=True,
+    help="Seconds between silver+gold refreshes (0: only at the end).",
+)
 @click.option("--seed", type=int, default=42, show_default=True, help="Seed of the first generator chunk.")
 @pass_ctx
 def run_cmd(obj: _Context, rate: float, workers: int, batch_every: float, seed: int) -> None:
@@ -119,8 +134,13 @@ def run_cmd(obj: _Context, rate: float, workers: int, batch_every: float, seed: 
 
 
 @cli.command("demo")
-@click.option("--events", type=click.IntRange(min=100), default=200_000, show_default=True,
-              help="Events to generate (users + auctions opened/closed + bids).")
+@click.option(
+    "--events",
+    type=click.IntRange(min=100),
+    default=200_000,
+    show_default=True,
+    help="Events to generate (users + auctions opened/closed + bids).",
+)
 @click.option("--seed", type=int, default=42, show_default=True, help="Same seed, same events.")
 @pass_ctx
 def demo_cmd(obj: _Context, events: int, seed: int) -> None:
@@ -202,12 +222,27 @@ def batch_cmd(obj: _Context, day: Any, first: Any, last: Any, checks: bool) -> N
 
 
 @cli.command("stream")
-@click.option("--idle-timeout", type=click.FloatRange(min=0), default=0.0, show_default=True,
-              help="Stop after this many seconds without new messages (0: run until Ctrl-C/SIGTERM).")
-@click.option("--commit-interval", type=click.FloatRange(min=0.1), default=2.0, show_default=True,
-              help="Seconds between checkpoints (bronze files written, offsets committed).")
-@click.option("--log-level", type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"]), default="WARNING",
-              show_default=True, help="Quix Streams log level (INFO shows assignments and state recovery).")
+@click.option(
+    "--idle-timeout",
+    type=click.FloatRange(min=0),
+    default=0.0,
+    show_default=True,
+    help="Stop after this many seconds without new messages (0: run until Ctrl-C/SIGTERM).",
+)
+@click.option(
+    "--commit-interval",
+    type=click.FloatRange(min=0.1),
+    default=2.0,
+    show_default=True,
+    help="Seconds between checkpoints (bronze files written, offsets committed).",
+)
+@click.option(
+    "--log-level",
+    type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"]),
+    default="WARNING",
+    show_default=True,
+    help="Quix Streams log level (INFO shows assignments and state recovery).",
+)
 @pass_ctx
 def stream_cmd(obj: _Context, idle_timeout: float, commit_interval: float, log_level: str) -> None:
     """Run the stream worker: validate, score bids, emit alerts and dead letters, write bronze.
@@ -260,25 +295,65 @@ class _FraudMix(click.ParamType):
 
 
 @cli.command("generate")
-@click.option("--events", type=click.IntRange(min=1), default=10_000, show_default=True,
-              help="Events to write in all: users + auctions opened + auctions closed + bids.")
-@click.option("--rate", type=click.FloatRange(min=0, min_open=True), default=None,
-              help="Events per second to the broker (default: as fast as possible).")
+@click.option(
+    "--events",
+    type=click.IntRange(min=1),
+    default=10_000,
+    show_default=True,
+    help="Events to write in all: users + auctions opened + auctions closed + bids.",
+)
+@click.option(
+    "--rate",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="Events per second to the broker (default: as fast as possible).",
+)
 @click.option("--seed", type=int, default=42, show_default=True, help="Same seed, same events.")
-@click.option("--to", "target", type=click.Choice(["broker", "lake"]), default="broker", show_default=True,
-              help="Produce to the broker's topics, or write bronze Parquet straight to the lake.")
-@click.option("--days", type=click.FloatRange(min=0, max=3650, min_open=True), default=1.0, show_default=True,
-              help="Time span of the events (auction durations scale to it).")
-@click.option("--start", type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"]),
-              default="2026-11-01", show_default=True, help="Start of the generator's clock (UTC).")
-@click.option("--fraud-rate", type=click.FloatRange(0, 0.5), default=0.05, show_default=True,
-              help="Fraction of bidders that are planted fraudsters.")
-@click.option("--fraud-mix", type=_FraudMix(), default="shill=0.35,bot=0.2,collusion=0.25,takeover=0.2",
-              show_default=True, help="Relative weights of the planted patterns.")
-@click.option("--partitions", type=click.IntRange(1, 256), default=None,
-              help="Partitions for new topics and lake files [default: AUCTION_PARTITIONS].")
-@click.option("--progress/--no-progress", default=None,
-              help="Progress bar on stderr [default: when stderr is a terminal].")
+@click.option(
+    "--to",
+    "target",
+    type=click.Choice(["broker", "lake"]),
+    default="broker",
+    show_default=True,
+    help="Produce to the broker's topics, or write bronze Parquet straight to the lake.",
+)
+@click.option(
+    "--days",
+    type=click.FloatRange(min=0, max=3650, min_open=True),
+    default=1.0,
+    show_default=True,
+    help="Time span of the events (auction durations scale to it).",
+)
+@click.option(
+    "--start",
+    type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"]),
+    default="2026-11-01",
+    show_default=True,
+    help="Start of the generator's clock (UTC).",
+)
+@click.option(
+    "--fraud-rate",
+    type=click.FloatRange(0, 0.5),
+    default=0.05,
+    show_default=True,
+    help="Fraction of bidders that are planted fraudsters.",
+)
+@click.option(
+    "--fraud-mix",
+    type=_FraudMix(),
+    default="shill=0.35,bot=0.2,collusion=0.25,takeover=0.2",
+    show_default=True,
+    help="Relative weights of the planted patterns.",
+)
+@click.option(
+    "--partitions",
+    type=click.IntRange(1, 256),
+    default=None,
+    help="Partitions for new topics and lake files [default: AUCTION_PARTITIONS].",
+)
+@click.option(
+    "--progress/--no-progress", default=None, help="Progress bar on stderr [default: when stderr is a terminal]."
+)
 @pass_ctx
 def generate_cmd(obj: _Context, events: int, rate: float | None, seed: int, target: str, days: float,
                  start: Any, fraud_rate: float, fraud_mix: dict[str, float], partitions: int | None,
