@@ -96,7 +96,7 @@ def build_application(
     from quixstreams.models.topics.exceptions import TopicPartitionsMismatch
 
     from pipelines.bronze import BronzeSink
-    from pipelines.stream import PayloadSerializer, Processor, RawKeySerializer, define_pipeline
+    from pipelines.stream import Processor, define_pipeline
 
     consumer = {k: v for k, v in consumer_config(address, settings.consumer_group).items()
                 if k not in ("bootstrap.servers", "group.id", "auto.offset.reset")}  # fmt: skip
@@ -122,8 +122,7 @@ def build_application(
         for name in INPUT_TOPICS
     }
     outputs = {
-        name: app.topic(name, key_serializer=RawKeySerializer(), value_serializer=PayloadSerializer(), config=config)
-        for name in OUTPUT_TOPICS
+        name: app.topic(name, key_serializer="bytes", value_serializer="bytes", config=config) for name in OUTPUT_TOPICS
     }
     lake = Lake.from_settings(settings)
     lake.check_writable()

@@ -2,8 +2,8 @@
 
 :func:`define_pipeline` builds the Quix graph and nothing else (the runtime lives in ``app/stream.py``).
 The graph is deliberately short, because Quix's per-operation overhead dominates at tens of thousands of
-messages per second: one ``apply`` per input stream does all the work (:meth:`Processor.process`) and
-returns ``(topic, key, value bytes)`` records, and one ``to_topic`` routes them. ``auctions`` and
+messages per second: one ``update`` per input stream does all the work (:meth:`Processor.process`), which
+returns ``(topic, key, value bytes)`` records that go straight to Quix's producer (no ``to_topic``). ``auctions`` and
 ``bids`` (both keyed by ``auction_id``, so co-partitioned) are concatenated into one stream with one
 state store, so a bid sees its auction's window, seller and category. Quix then consumes the two topics
 aligned by message timestamp, so an auction's opening is processed before its bids even when they sit in
@@ -26,7 +26,6 @@ import orjson
 from pydantic import ValidationError
 from quixstreams import Application, message_context
 from quixstreams.models import Topic
-from quixstreams.models.serializers import Serializer
 from quixstreams.state.memory import MemoryStore
 
 from pipelines.bronze import BronzeSink, RangeBuffer, epoch_day
@@ -167,18 +166,6 @@ class Processor:
         return ("dead-letters", key, letter.model_dump_json().encode())
 
 
-class PayloadSerializer(Serializer):
-    """Serializes an :data:`Out` record: its value bytes were made by the processing step."""
-
-    def __call__(self, value: Out, ctx: Any) -> bytes:
-        return value[2]
-
-
-class RawKeySerializer(Serializer):
-    def __call__(self, value: bytes, ctx: Any) -> bytes:
-        return value
-
-
 def define_pipeline(
     app: Application, processor: Processor, inputs: Mapping[str, Topic], outputs: Mapping[str, Topic]
 ) -> None:
@@ -194,27 +181,36 @@ def define_pipeline(
     context.sink_manager.register(sink)
     context.sink_manager.register(state)
 
-    def on_event(value: bytes | None, key: bytes | None, timestamp: int, headers: Any) -> list[Out]:
+    # Outputs go straight to Quix's producer (the one its checkpoints flush before committing offsets),
+    # with the input's timestamp and headers as ``to_topic`` would set them: no Row, no per-record
+    # serializer or topic callback, no ``expand`` of a list into rows (measured in the README).
+    produce = context.producer.produce
+    names = {name: topic.name for name, topic in outputs.items()}
+
+    def emit(records: list[Out], timestamp: int, headers: Any) -> None:
+        for name, out_key, payload in records:
+            produce(topic=names[name], key=out_key, value=payload, headers=headers or None, timestamp=timestamp)
+
+    def on_event(value: bytes | None, key: bytes | None, timestamp: int, headers: Any) -> None:
         msg = message_context()
-        out = processor.process(
-            msg.topic, msg.partition, msg.offset, key, value, timestamp, state.stores(msg.partition)
-        )
-        if sink.full(msg.topic, msg.partition):
-            sink.flush_partition(msg.topic, msg.partition)
-        return out
+        topic, partition = msg.topic, msg.partition
+        records = processor.process(topic, partition, msg.offset, key, value, timestamp, state.stores(partition))
+        if records:
+            emit(records, timestamp, headers)
+        if sink.full(topic, partition):
+            sink.flush_partition(topic, partition)
 
-    def on_user(value: bytes | None, key: bytes | None, timestamp: int, headers: Any) -> list[Out]:
+    def on_user(value: bytes | None, key: bytes | None, timestamp: int, headers: Any) -> None:
         msg = message_context()
-        out = processor.process(msg.topic, msg.partition, msg.offset, key, value, timestamp, _no_state)
-        if sink.full(msg.topic, msg.partition):
-            sink.flush_partition(msg.topic, msg.partition)
-        return out
+        topic, partition = msg.topic, msg.partition
+        records = processor.process(topic, partition, msg.offset, key, value, timestamp, _no_state)
+        if records:
+            emit(records, timestamp, headers)
+        if sink.full(topic, partition):
+            sink.flush_partition(topic, partition)
 
-    def route(value: Out, key: Any, timestamp: int, headers: Any) -> Topic:
-        return outputs[value[0]]
-
-    for sdf, handler in ((users, on_user), (events, on_event)):
-        sdf.apply(handler, metadata=True, expand=True).to_topic(route, key=lambda value: value[1])
+    users.update(on_user, metadata=True)
+    events.update(on_event, metadata=True)
 
 
 def _no_state(prefix: str) -> Any:
