@@ -279,3 +279,14 @@ def test_checks_are_empty_on_consistent_data_and_name_seeded_defects() -> None:
         "silver_bids_unique": 0,
         "sold_auctions_resolved": 1,
     }
+
+
+def test_unique_check_names_each_repeated_bid_id_with_its_days() -> None:
+    con = _con([auction("a1")], [bid("1"), bid("2"), bid("3")], [])
+    con.execute(
+        "CREATE OR REPLACE VIEW silver.bids AS SELECT *, DATE '2026-11-02' AS date FROM t_bids UNION ALL "
+        "SELECT *, DATE '2026-11-03' FROM t_bids WHERE bid_id IN ('1', '3') UNION ALL "
+        "SELECT *, DATE '2026-11-04' FROM t_bids WHERE bid_id = '3'"
+    )
+    rows = con.execute(gold.query_text("silver_bids_unique", gold.QUERIES / "checks")).fetchall()
+    assert rows == [("1", 2, D0, D1), ("3", 3, D0, D2)]
