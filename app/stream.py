@@ -9,6 +9,7 @@ directory crashes with ``InvalidStoreChangelogOffset``, because of tansu's low h
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import shutil
@@ -25,6 +26,8 @@ from app.settings import Settings
 from app.topics import INPUT_TOPICS, broker_run_id, consumer_config, ensure_topics, producer_config, topic_config
 
 OUTPUT_TOPICS = ("bids-scored", "fraud-alerts", "dead-letters")
+#: collect the young generation every 50k allocations instead of 700 (the state is long-lived)
+GC_THRESHOLDS = (50_000, 20, 100)
 
 
 @dataclass
@@ -189,6 +192,10 @@ def run_worker(settings: Settings, address: str, options: WorkerOptions | None =
     logging.getLogger("quixstreams").setLevel(options.loglevel)
     if options.on_ready is not None:
         options.on_ready(app)
+    thresholds = gc.get_threshold()
+    # The scoring state is millions of small long-lived lists and dicts: with the default thresholds
+    # (700, 10, 10) the cyclic collector keeps rescanning them (~5 % of a worker's time, measured).
+    gc.set_threshold(*GC_THRESHOLDS)
     try:
         if options.stop_at is not None and not remaining:
             return summary
@@ -196,6 +203,7 @@ def run_worker(settings: Settings, address: str, options: WorkerOptions | None =
         if summary.stopped_by == "signal" and options.idle_timeout_s:
             summary.stopped_by = "idle"
     finally:
+        gc.set_threshold(*thresholds)
         shutil.rmtree(state_dir, ignore_errors=True)
     summary.bronze_files = processor.sink.files_written
     return summary
