@@ -21,7 +21,7 @@ hyp_settings.register_profile("fast", max_examples=25, deadline=None)
 hyp_settings.register_profile("ci", max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 hyp_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "fast"))
 
-_SERVICE_FIXTURES = {"broker", "broker_address", "s3_server", "s3_settings", "pg_dsn"}
+_SERVICE_FIXTURES = {"broker", "broker_address", "own_broker", "s3_server", "s3_settings", "pg_dsn"}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -50,6 +50,22 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedBroker]
 @pytest.fixture
 def broker_address(broker: EmbeddedBroker) -> str:
     return broker.address
+
+
+@pytest.fixture
+def own_broker(tmp_path: Path) -> Iterator[EmbeddedBroker]:
+    """A tansu broker for one test alone (the stream worker uses fixed topic names), killed at the end.
+
+    SIGKILL rather than SIGTERM: its in-memory data is thrown away anyway, and tansu takes ~5 s to stop.
+    """
+    broker = EmbeddedBroker(log_path=tmp_path / "tansu.log").start()
+    try:
+        yield broker
+    finally:
+        if broker.process is not None:
+            broker.process.kill()
+            broker.process.wait(10)
+        broker.stop()
 
 
 @pytest.fixture

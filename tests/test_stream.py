@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,23 +16,12 @@ from tests.test_stream_support import (
     auction,
     bid,
     bronze,
-    fresh_broker,
-    kill_broker,
     produce,
     read_topic,
     user,
 )
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def own_broker(tmp_path: Path) -> Iterator[EmbeddedBroker]:
-    broker = fresh_broker(tmp_path)
-    try:
-        yield broker
-    finally:
-        kill_broker(broker)
 
 
 def _invalid() -> list[tuple[str, tuple[str, str | None, bytes | None]]]:

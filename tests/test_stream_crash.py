@@ -13,27 +13,17 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from app.broker import EmbeddedBroker
 from app.settings import Settings
-from tests.test_stream_support import bronze, fresh_broker, kill_broker, marketplace, produce
+from tests.test_stream_support import bronze, marketplace, produce
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 BIDS = 50_000
-
-
-@pytest.fixture
-def own_broker(tmp_path: Path) -> Iterator[EmbeddedBroker]:
-    broker = fresh_broker(tmp_path)
-    try:
-        yield broker
-    finally:
-        kill_broker(broker)
 
 
 def _worker(settings: Settings, address: str, *args: str) -> subprocess.Popen[bytes]:

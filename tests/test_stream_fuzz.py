@@ -22,7 +22,7 @@ from app.stream import WorkerOptions, run_worker
 from pipelines.bronze import BronzeSink
 from pipelines.stream import Processor
 from tests.test_rules import _Store
-from tests.test_stream_support import HOUR, T0, auction, bid, bronze, fresh_broker, kill_broker, user
+from tests.test_stream_support import HOUR, T0, auction, bid, bronze, user
 
 RUNS = {"users": "ru", "auctions": "ra", "bids": "rb"}
 VALID = json.loads(bid(0, 1, 20, T0 + 1000, 2000)[2] or b"")
@@ -94,15 +94,6 @@ def test_valid_bids_are_always_scored(
         out = processor.process("bids", 0, 1 + i, b"a1", bid(i, 1, bidder, T0 + t, cents)[2], T0, stores)
         assert out and out[0][0] == "bids-scored"
         assert 0.0 <= json.loads(out[0][2])["fraud_score"] <= 1.0
-
-
-@pytest.fixture
-def own_broker(tmp_path: Path) -> Any:
-    broker = fresh_broker(tmp_path)
-    try:
-        yield broker
-    finally:
-        kill_broker(broker)
 
 
 @pytest.mark.slow

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -11,20 +10,11 @@ import pytest
 from app.broker import EmbeddedBroker
 from app.settings import Settings
 from tests.test_stream_crash import _worker
-from tests.test_stream_support import bronze, fresh_broker, kill_broker, marketplace, produce
+from tests.test_stream_support import bronze, marketplace, produce
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 BIDS = 20_000
-
-
-@pytest.fixture
-def own_broker(tmp_path: Path) -> Iterator[EmbeddedBroker]:
-    broker = fresh_broker(tmp_path)
-    try:
-        yield broker
-    finally:
-        kill_broker(broker)
 
 
 def test_two_workers_on_four_partitions_process_everything_once(own_broker: EmbeddedBroker, tmp_path: Path) -> None:

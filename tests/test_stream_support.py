@@ -13,7 +13,6 @@ from typing import Any
 
 import polars as pl
 
-from app.broker import EmbeddedBroker
 from pipelines.contracts import iso_ms
 
 T0 = 1_790_000_000_000  # 2026-09-21, epoch ms
@@ -130,16 +129,3 @@ def read_topic(address: str, topic: str, timeout_s: float = 10.0) -> list[tuple[
         return out
     finally:
         consumer.close()
-
-
-def fresh_broker(tmp_path: Path) -> EmbeddedBroker:
-    """A broker of its own for a test: the worker uses fixed topic names, so tests must not share topics."""
-    return EmbeddedBroker(log_path=tmp_path / "tansu.log").start()
-
-
-def kill_broker(broker: EmbeddedBroker) -> None:
-    """Stop a test's broker at once: its in-memory data is thrown away anyway (tansu takes ~5 s on SIGTERM)."""
-    if broker.process is not None:
-        broker.process.kill()
-        broker.process.wait(10)
-    broker.stop()
