@@ -28,9 +28,13 @@ ALERT_THRESHOLD = 0.6
 REASON_CUTOFF = 0.2
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class BidFeatures:
-    """What the stream knows about a bid when it arrives (state before this bid, plus the bid itself)."""
+    """What the stream knows about a bid when it arrives (state before this bid, plus the bid itself).
+
+    Not frozen: a frozen dataclass sets each field through ``object.__setattr__`` (about 3 µs for these 16
+    fields, a tenth of a bid's scoring); a plain slots ``__init__`` takes 0.4 µs. Rules never modify it.
+    """
 
     bids_last_minute: int = 1
     """The bidder's bids in the 60 s before and including this one (this worker's partition)."""
@@ -165,9 +169,7 @@ RULES: dict[str, tuple[Rule, float]] = {
 }
 
 
-_NAMES = tuple(RULES)
-_FUNCTIONS = tuple(rule for rule, _ in RULES.values())
-_WEIGHTS = tuple(weight for _, weight in RULES.values())
+_WEIGHT = {name: weight for name, (_, weight) in RULES.items()}
 
 
 def combine(evidence: dict[str, float]) -> tuple[float, list[str]]:
@@ -175,17 +177,16 @@ def combine(evidence: dict[str, float]) -> tuple[float, list[str]]:
 
     Each factor lies in [0, 1], so the score does too, and raising any evidence never lowers it.
     """
-    names = tuple(evidence)
-    return _noisy_or(names, tuple(RULES[name][1] for name in names), tuple(evidence.values()))
+    return _noisy_or(evidence.items())
 
 
-def _noisy_or(names: tuple[str, ...], weights: tuple[float, ...], values: Iterable[float]) -> tuple[float, list[str]]:
+def _noisy_or(evidence: Iterable[tuple[str, float]]) -> tuple[float, list[str]]:
     remaining = 1.0
     strong: list[tuple[float, str]] = []
-    for name, weight, value in zip(names, weights, values, strict=True):
+    for name, value in evidence:
         if value <= 0.0:
             continue
-        weighted = weight * (1.0 if value > 1.0 else value)
+        weighted = _WEIGHT[name] * (1.0 if value > 1.0 else value)
         remaining *= 1.0 - weighted
         if weighted >= REASON_CUTOFF:
             strong.append((-weighted, name))
@@ -194,6 +195,47 @@ def _noisy_or(names: tuple[str, ...], weights: tuple[float, ...], values: Iterab
     return round(1.0 - remaining, 4), [name for _, name in strong]
 
 
-def score(features: BidFeatures) -> tuple[float, list[str]]:
-    """A bid's fraud score in [0, 1] and the names of the rules that drove it."""
-    return _noisy_or(_NAMES, _WEIGHTS, [rule(features) for rule in _FUNCTIONS])
+def evidence(features: BidFeatures) -> dict[str, float]:
+    """Every rule's evidence for a bid, in :data:`RULES` order (``combine(evidence(f)) == score(f)``)."""
+    return {name: rule(features) for name, (rule, _) in RULES.items()}
+
+
+def score(f: BidFeatures) -> tuple[float, list[str]]:
+    """A bid's fraud score in [0, 1] and the names of the rules that drove it.
+
+    The same as ``combine(evidence(f))``, faster: most bids fire no rule, so each rule is called only when a
+    cheap test of its features shows its evidence can be above 0 (below each gate the rule returns 0, which
+    :func:`_noisy_or` skips anyway). The fired rules keep :data:`RULES` order, so the product -- and its
+    floating-point rounding -- is the same.
+    """
+    fired: list[tuple[str, float]] = []
+    add = fired.append
+    # Each gate is a necessary condition for evidence above 0, in exact integer arithmetic where the rule
+    # divides: e.g. seller_auctions / bidder_auctions > 0.5 (as a float) implies 2 * seller > bidder.
+    if f.seller_auctions > 1 and 2 * f.seller_auctions > f.bidder_auctions:
+        add(("bidder_tendency", bidder_tendency(f)))
+    if f.auction_bids > 4 and 10 * f.bidder_auction_bids > 3 * f.auction_bids:
+        add(("bidding_ratio", bidding_ratio(f)))
+    if f.successive_outbids > 1:
+        add(("successive_outbidding", successive_outbidding(f)))
+    if f.early_bids > 1 and f.late_bids < 1:
+        add(("early_bidding", early_bidding(f)))
+    if f.closed_auctions > 2 and 10 * f.wins < 3 * f.closed_auctions:
+        add(("low_winning_ratio", low_winning_ratio(f)))
+    if f.rival_auctions > 1:
+        add(("rival_collusion", rival_collusion(f)))
+    if f.bids_last_minute > 2:
+        add(("bid_velocity", bid_velocity(f)))
+    if f.automated_channel:
+        add(("automated_channel", automated_channel(f)))
+    if f.jump_ratio <= 1.0 and f.auction_bids > 1:
+        add(("probing_bid", probing_bid(f)))
+    if f.jump_ratio > 2.5:
+        add(("jump_bid", jump_bid(f)))
+    if f.category_ratio > 10.0:
+        add(("category_price_anomaly", category_price_anomaly(f)))
+    if f.new_device:
+        add(("new_device", new_device(f)))
+    if f.jump_ratio > 2.0 and f.account_age_days is not None and f.account_age_days < 14:
+        add(("new_account_jump", new_account_jump(f)))
+    return _noisy_or(fired) if fired else (0.0, [])

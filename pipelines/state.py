@@ -2,16 +2,18 @@
 
 Quix's ``State`` serializes on every ``set`` and looks up RocksDB on every ``get``; at tens of thousands
 of bids per second that costs more than the scoring itself. :class:`StateCache` keeps values as Python
-objects and hands :mod:`pipelines.score` the same small get/set interface.
+objects and hands :mod:`pipelines.score` one small get/set object per partition (:class:`PartitionCache`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from quixstreams.sinks import BaseSink
 
-from pipelines.score import Stores
+#: the Quix key under each entry's prefix (the prefix is the step's key, e.g. ``a:<auction_id>``)
+QUIX_KEY = "v"
 
 
 class StateCache(BaseSink):
@@ -31,58 +33,61 @@ class StateCache(BaseSink):
         self._context = context
         self._stream_id = stream_id
         self._max_entries = max_entries
-        self._owners: dict[int, Any] = {}
-        self._values: dict[int, dict[tuple[str, str], Any]] = {}
-        self._dirty: dict[int, dict[tuple[str, str], None]] = {}
+        self._store: Any = None
+        self._caches: dict[int, PartitionCache] = {}
 
     def _transaction(self, partition: int) -> Any:
         return self._context.checkpoint.get_store_transaction(stream_id=self._stream_id, partition=partition)
 
-    def stores(self, partition: int) -> Stores:
-        owner = self._context.state_manager.get_store(self._stream_id).partitions.get(partition)
-        if self._owners.get(partition) is not owner:  # (re)assigned: what we hold may be stale
-            self._owners[partition] = owner
-            self._values[partition], self._dirty[partition] = {}, {}
-        values, dirty = self._values[partition], self._dirty[partition]
-        return lambda prefix: _CachedView(self, partition, prefix, values, dirty)
+    def stores(self, partition: int) -> PartitionCache:
+        """The partition's cache (a :class:`pipelines.score.Stores`); a new one after a (re)assignment."""
+        store = self._store
+        if store is None:  # registered once by define_pipeline; looked up again after a pause
+            store = self._store = self._context.state_manager.get_store(self._stream_id)
+        owner = store.partitions.get(partition)
+        cache = self._caches.get(partition)
+        if cache is None or cache.owner is not owner:  # (re)assigned: what we hold may be stale
+            cache = self._caches[partition] = PartitionCache(owner, lambda: self._transaction(partition))
+        return cache
 
     def add(self, *args: Any, **kwargs: Any) -> None:  # pragma: no cover - fed through stores()
         raise NotImplementedError
 
     def flush(self) -> None:
-        for partition, dirty in self._dirty.items():
+        for partition, cache in self._caches.items():
+            dirty = cache.dirty
             if dirty:
-                values, tx = self._values[partition], self._transaction(partition)
-                for prefix, key in dirty:
-                    tx.set(key=key, value=values[(prefix, key)], prefix=prefix.encode())
+                tx = self._transaction(partition)
+                for key in dirty:
+                    tx.set(key=QUIX_KEY, value=cache[key], prefix=key.encode())
                 dirty.clear()
-            if len(self._values[partition]) > self._max_entries:
-                self._values[partition].clear()
+            if len(cache) > self._max_entries:
+                cache.clear()
 
     def on_paused(self) -> None:
-        self._owners.clear()
-        self._values.clear()
-        self._dirty.clear()
+        self._store = None
+        self._caches.clear()
 
 
-_MISSING = object()
+class PartitionCache(dict[str, Any]):
+    """One partition's values as Python objects (a :class:`pipelines.score.Stores`), and the keys changed.
 
+    A dict, so that reading a cached value is a plain dict lookup; a key not cached yet is read from the
+    store's transaction once (``__missing__``), None included.
+    """
 
-class _CachedView:
-    __slots__ = ("_cache", "_dirty", "_partition", "_prefix", "_values")
+    __slots__ = ("_transaction", "dirty", "owner")
 
-    def __init__(
-        self, cache: StateCache, partition: int, prefix: str, values: dict[Any, Any], dirty: dict[Any, None]
-    ) -> None:
-        self._cache, self._partition, self._prefix, self._values, self._dirty = cache, partition, prefix, values, dirty
+    def __init__(self, owner: Any, transaction: Callable[[], Any]) -> None:
+        super().__init__()
+        self.owner = owner  # the Quix store partition this cache belongs to
+        self._transaction = transaction
+        self.dirty: dict[str, None] = {}
 
-    def get(self, key: str, default: Any = None) -> Any:
-        value = self._values.get((self._prefix, key), _MISSING)
-        if value is _MISSING:
-            tx = self._cache._transaction(self._partition)
-            value = self._values[(self._prefix, key)] = tx.get(key=key, prefix=self._prefix.encode())
-        return default if value is None else value
+    def __missing__(self, key: str) -> Any:
+        value = self[key] = self._transaction().get(key=QUIX_KEY, prefix=key.encode())
+        return value
 
     def set(self, key: str, value: Any) -> None:
-        self._values[(self._prefix, key)] = value
-        self._dirty[(self._prefix, key)] = None
+        self[key] = value
+        self.dirty[key] = None

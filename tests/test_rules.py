@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import dataclasses
+import random
 from typing import Any
 
 from hypothesis import given
 from hypothesis import strategies as st
 
 from pipelines import rules
-from pipelines.contracts import Auction, Bid
+from pipelines.contracts import Auction, Bid, to_epoch_ms
 from pipelines.rules import BidFeatures
-from pipelines.score import UserDirectory, alert_id, on_auction, on_bid
+from pipelines.score import MemoryStores, UserDirectory, alert_id, on_auction, on_bid
 from tests.test_stream_support import HOUR, T0, auction, bid
 
 # ---- rules ---------------------------------------------------------------------------------------
@@ -105,6 +106,41 @@ features = st.builds(
     rival_auctions=st.integers(0, 10),
 ).filter(lambda f: f.bidder_auction_bids <= f.auction_bids and f.seller_auctions <= f.bidder_auctions)
 
+
+@given(features)
+def test_fast_score_equals_the_full_evaluation_of_every_rule(f: BidFeatures) -> None:
+    assert rules.score(f) == rules.combine(rules.evidence(f))
+
+
+def test_fast_score_equals_the_full_evaluation_near_every_gate() -> None:
+    """score() skips a rule below its gate; 20k features drawn from values at and around every threshold."""
+    rng = random.Random(5)
+    small = range(0, 9)
+    ratios = (0.5, 0.99, 1.0, 1.01, 1.99, 2.0, 2.01, 2.49, 2.5, 2.51, 4.0, 5.0, 9.99, 10.0, 10.01, 40.0, 41.0)
+    ages = (None, 0.0, 2.9, 3.0, 3.1, 13.9, 14.0, 14.1, 400.0)
+    for _ in range(20_000):
+        auction_bids, bidder_auctions, closed = rng.choice(small) + 1, rng.choice(small) + 1, rng.choice(small)
+        f = BidFeatures(
+            bids_last_minute=rng.choice(small) + 1,
+            auction_bids=auction_bids,
+            bidder_auction_bids=rng.randint(1, auction_bids),
+            successive_outbids=rng.choice(small),
+            bidder_auctions=bidder_auctions,
+            seller_auctions=rng.randint(0, bidder_auctions),
+            early_bids=rng.choice(small),
+            late_bids=rng.choice((0, 0, 1, 2)),
+            closed_auctions=closed,
+            wins=rng.randint(0, closed),
+            account_age_days=rng.choice(ages),
+            jump_ratio=rng.choice(ratios),
+            category_ratio=rng.choice(ratios),
+            automated_channel=rng.random() < 0.3,
+            new_device=rng.random() < 0.3,
+            rival_auctions=rng.choice(small),
+        )
+        assert rules.score(f) == rules.combine(rules.evidence(f)), f
+
+
 #: field -> the direction in which more of it is more evidence of fraud
 MORE_SUSPICIOUS = {"bids_last_minute": 1, "successive_outbids": 1, "early_bids": 1, "rival_auctions": 1,
                    "category_ratio": 1, "bidder_auction_bids": 1, "seller_auctions": 1}  # fmt: skip
@@ -129,58 +165,66 @@ def test_score_never_falls_when_a_signal_grows(base: BidFeatures, field: str, st
 # ---- the stateful step on a dict-backed store ----------------------------------------------------
 
 
-class _Store:
-    def __init__(self) -> None:
-        self.data: dict[tuple[str, str], Any] = {}
-
-    def __call__(self, prefix: str) -> Any:
-        store = self
-
-        class View:
-            def get(self, key: str, default: Any = None) -> Any:
-                return store.data.get((prefix, key), default)
-
-            def set(self, key: str, value: Any) -> None:
-                store.data[(prefix, key)] = value
-
-        return View()
+def _bid(*args: Any, **kw: Any) -> tuple[Any, ...]:
+    """A bid message of the test helpers as the primitives :func:`on_bid` takes."""
+    b = Bid.model_validate_json(bid(*args, **kw)[2] or b"")
+    cents = int(b.amount * 100)
+    return (b.bid_id, b.auction_id, b.bidder_id, cents, b.currency, to_epoch_ms(b.bid_time), b.channel, b.device_id)
 
 
-def _bid(*args: Any, **kw: Any) -> Bid:
-    return Bid.model_validate_json(bid(*args, **kw)[2] or b"")
+def _auction(*args: Any, **kw: Any) -> tuple[Any, ...]:
+    """An auction message of the test helpers as the primitives :func:`on_auction` takes."""
+    a = Auction.model_validate_json(auction(*args, **kw)[2] or b"")
+    start, end = to_epoch_ms(a.start_time), to_epoch_ms(a.end_time)
+    cents = int(a.start_price * 100)
+    return (a.auction_id, a.seller_id, a.category, cents, a.currency, start, end, a.status == "closed", a.winner_id)
 
 
 def test_step_rejects_duplicates_and_bids_outside_the_window() -> None:
-    stores, users = _Store(), UserDirectory()
-    assert on_auction(Auction.model_validate_json(auction(1, seller=1, hours=1)[2] or b""), stores) is None
-    assert not isinstance(on_bid(_bid(1, 1, 20, T0 + 1000, 2000), stores, users), str)
-    assert on_bid(_bid(1, 1, 20, T0 + 2000, 2100), stores, users) == "duplicate bid_id b1"
-    assert on_bid(_bid(2, 1, 20, T0 + 2 * HOUR, 2100), stores, users) == "bid after the auction closed"
-    assert on_bid(_bid(3, 1, 20, T0 - 1, 2100), stores, users) == "bid before the auction opened"
-    assert "differs" in str(on_bid(_bid(4, 1, 20, T0 + 5000, 2100, currency="EUR"), stores, users))
+    stores, users = MemoryStores(), UserDirectory()
+    assert on_auction(*_auction(1, seller=1, hours=1), stores) is None
+    assert not isinstance(on_bid(*_bid(1, 1, 20, T0 + 1000, 2000), stores, users), str)
+    assert on_bid(*_bid(1, 1, 20, T0 + 2000, 2100), stores, users) == "duplicate bid_id b1"
+    assert on_bid(*_bid(2, 1, 20, T0 + 2 * HOUR, 2100), stores, users) == "bid after the auction closed"
+    assert on_bid(*_bid(3, 1, 20, T0 - 1, 2100), stores, users) == "bid before the auction opened"
+    assert "differs" in str(on_bid(*_bid(4, 1, 20, T0 + 5000, 2100, currency="EUR"), stores, users))
+    assert on_auction(*_auction(2, seller=1, hours=0), stores) == "auction ends before it starts"
 
 
 def test_step_alerts_once_per_bidder_and_auction_and_ids_are_deterministic() -> None:
-    stores, users = _Store(), UserDirectory()
-    on_auction(Auction.model_validate_json(auction(1, seller=1)[2] or b""), stores)
-    outcomes = [on_bid(_bid(i, 1, 99, T0 + 1000 + i * 1000, 2000 + i * 100), stores, users) for i in range(30)]
+    stores, users = MemoryStores(), UserDirectory()
+    on_auction(*_auction(1, seller=1), stores)
+    outcomes = [on_bid(*_bid(i, 1, 99, T0 + 1000 + i * 1000, 2000 + i * 100), stores, users) for i in range(40)]
     alerts = [o for o in outcomes if not isinstance(o, str) and o.alert_stats is not None]
     assert len(alerts) == 1 and alerts[0].fraud_reasons
     last = outcomes[-1]
     assert not isinstance(last, str) and "bid_velocity" in last.fraud_reasons and last.alert_stats is None
+    assert last.window_start_ms == T0 + 1000 + 9 * 1000  # bids a second apart: the last 30 before it, and it
     assert alert_id("u99", "a1") == alert_id("u99", "a1") != alert_id("u99", "a2")
 
 
 def test_takeover_jump_bid_from_a_new_device_is_flagged() -> None:
-    stores, users = _Store(), UserDirectory()
-    on_auction(Auction.model_validate_json(auction(1, seller=1)[2] or b""), stores)
-    on_auction(Auction.model_validate_json(auction(2, seller=2)[2] or b""), stores)
+    stores, users = MemoryStores(), UserDirectory()
+    on_auction(*_auction(1, seller=1), stores)
+    on_auction(*_auction(2, seller=2), stores)
     for i in range(3):  # an established account bidding normally on its own device
-        on_bid(_bid(i, 2, 51, T0 + 60_000 * (i + 1), 1100 + i * 100, device="home"), stores, users)
-    on_bid(_bid(10, 1, 20, T0 + 600_000, 2000), stores, users)
-    honest = on_bid(_bid(11, 1, 21, T0 + 660_000, 2100), stores, users)
-    taken = on_bid(_bid(12, 1, 51, T0 + 720_000, 9000, device="stolen"), stores, users)
+        on_bid(*_bid(i, 2, 51, T0 + 60_000 * (i + 1), 1100 + i * 100, device="home"), stores, users)
+    on_bid(*_bid(10, 1, 20, T0 + 600_000, 2000), stores, users)
+    honest = on_bid(*_bid(11, 1, 21, T0 + 660_000, 2100), stores, users)
+    taken = on_bid(*_bid(12, 1, 51, T0 + 720_000, 9000, device="stolen"), stores, users)
     assert not isinstance(honest, str) and not isinstance(taken, str)
     assert {"jump_bid", "new_device"} <= set(taken.fraud_reasons)
     assert taken.alert_stats is not None and honest.alert_stats is None
     assert taken.fraud_score > honest.fraud_score
+
+
+def test_a_new_account_jumping_the_price_is_flagged_and_closing_counts_wins() -> None:
+    stores, users = MemoryStores(), UserDirectory()
+    users.add("u30", T0 - 24 * HOUR)  # a day-old account
+    on_auction(*_auction(1, seller=1), stores)
+    on_bid(*_bid(1, 1, 20, T0 + 1000, 2000), stores, users)
+    jumped = on_bid(*_bid(2, 1, 30, T0 + 2000, 9000), stores, users)
+    assert not isinstance(jumped, str) and "new_account_jump" in jumped.fraud_reasons
+    assert on_auction(*_auction(1, seller=1, status="closed", winner_id="u30"), stores) is None
+    assert on_auction(*_auction(1, seller=1, status="closed", winner_id="u30"), stores) is None  # replayed: once
+    assert stores["u:u30"][5:7] == [1, 1] and stores["u:u20"][5:7] == [1, 0]  # closed auctions, wins
