@@ -210,11 +210,12 @@ def score(f: BidFeatures) -> tuple[float, list[str]]:
     """
     fired: list[tuple[str, float]] = []
     add = fired.append
+    auction_bids, jump_ratio = f.auction_bids, f.jump_ratio
     # Each gate is a necessary condition for evidence above 0, in exact integer arithmetic where the rule
     # divides: e.g. seller_auctions / bidder_auctions > 0.5 (as a float) implies 2 * seller > bidder.
     if f.seller_auctions > 1 and 2 * f.seller_auctions > f.bidder_auctions:
         add(("bidder_tendency", bidder_tendency(f)))
-    if f.auction_bids > 4 and 10 * f.bidder_auction_bids > 3 * f.auction_bids:
+    if auction_bids > 4 and 10 * f.bidder_auction_bids > 3 * auction_bids:
         add(("bidding_ratio", bidding_ratio(f)))
     if f.successive_outbids > 1:
         add(("successive_outbidding", successive_outbidding(f)))
@@ -228,14 +229,14 @@ def score(f: BidFeatures) -> tuple[float, list[str]]:
         add(("bid_velocity", bid_velocity(f)))
     if f.automated_channel:
         add(("automated_channel", automated_channel(f)))
-    if f.jump_ratio <= 1.0 and f.auction_bids > 1:
+    if jump_ratio <= 1.0 and auction_bids > 1:
         add(("probing_bid", probing_bid(f)))
-    if f.jump_ratio > 2.5:
+    if jump_ratio > 2.5:
         add(("jump_bid", jump_bid(f)))
     if f.category_ratio > 10.0:
         add(("category_price_anomaly", category_price_anomaly(f)))
     if f.new_device:
         add(("new_device", new_device(f)))
-    if f.jump_ratio > 2.0 and f.account_age_days is not None and f.account_age_days < 14:
+    if jump_ratio > 2.0 and f.account_age_days is not None and f.account_age_days < 14:
         add(("new_account_jump", new_account_jump(f)))
     return _noisy_or(fired) if fired else (0.0, [])

@@ -36,14 +36,18 @@ DAY_MS = 86_400_000
 class Stores(Protocol):
     """The step's state in one partition: ``a:<auction_id>``, ``u:<bidder_id>`` and ``c:<category>`` entries.
 
-    ``stores[key]`` is the value, or None for a key never set (a dict subclass with ``__missing__``, so a
-    cached value costs no Python call). Values are JSON-shaped lists and dicts that the step mutates in place
-    and then ``set``s, which marks them to be written at the next checkpoint.
+    Values are JSON-shaped lists and dicts, changed in place. ``stores[key]`` is the value, or None for a key
+    never set; ``stores[key] = value`` stores a new one; ``stores.changed(key)`` marks a key whose value was
+    stored or changed, to be written at the next checkpoint. Three operations rather than a ``set`` because
+    each can then be a plain dict operation (no Python call): the cache is a dict with ``__missing__``, and
+    ``changed`` is the bound ``setdefault`` of its dict of changed keys (each bid reads and marks 3 keys).
     """
 
     def __getitem__(self, key: str) -> Any: ...
 
-    def set(self, key: str, value: Any) -> None: ...
+    def __setitem__(self, key: str, value: Any) -> None: ...
+
+    def changed(self, key: str) -> object: ...
 
 
 class MemoryStores(dict[str, Any]):
@@ -52,8 +56,8 @@ class MemoryStores(dict[str, Any]):
     def __missing__(self, key: str) -> None:
         return None
 
-    def set(self, key: str, value: Any) -> None:
-        self[key] = value
+    def changed(self, key: str) -> None:
+        """Nothing to write: the dict is the only copy."""
 
 
 @dataclass(slots=True)
@@ -109,21 +113,20 @@ def on_auction(
     key = "a:" + auction_id
     state = stores[key]
     if state is None:
-        state = [None, 0, "", {}, {}, [], 0]
+        state = stores[key] = [None, 0, "", {}, {}, [], 0]
     was_closed = state[0] is not None and state[0][6]
     state[0] = [seller_id, category, start_ms, end_ms, currency, start_cents, closed]
-    stores.set(key, state)
+    stores.changed(key)
     if closed and not was_closed:
-        put = stores.set
         for bidder in state[4]:
             profile_key = "u:" + bidder
             profile = stores[profile_key]
             if profile is None:
-                profile = [[], 0, {}, [], 0, 0, 0, {}]
+                profile = stores[profile_key] = [[], 0, {}, [], 0, 0, 0, {}]
             profile[5] += 1
             if bidder == winner_id:
                 profile[6] += 1
-            put(profile_key, profile)
+            stores.changed(profile_key)
     return None
 
 
@@ -144,11 +147,11 @@ def on_bid(
     ``cents`` is the amount in cents, ``t`` the bid time in epoch ms. Written for speed (it runs for every
     bid): state lists are updated in place and locals are bound once.
     """
-    put = stores.set
+    changed = stores.changed
     auction_key = "a:" + auction_id
     state = stores[auction_key]
     if state is None:
-        state = [None, 0, "", {}, {}, [], 0]
+        state = stores[auction_key] = [None, 0, "", {}, {}, [], 0]
     info, n_bids, leader, seen, bidders, alerted, high = state
     if bid_id in seen:
         return f"duplicate bid_id {bid_id}"
@@ -188,7 +191,7 @@ def on_bid(
     bidder_key = "u:" + bidder_id
     profile = stores[bidder_key]
     if profile is None:
-        profile = [[], 0, {}, [], 0, 0, 0, {}]
+        profile = stores[bidder_key] = [[], 0, {}, [], 0, 0, 0, {}]
     # the bid times within WINDOW_MS before t (the last 30, in arrival order), then t; bids may arrive out
     # of time order, so the list is filtered, not cut at its first recent time -- except in the two common
     # cases: none recent (an occasional bidder) and all recent (a fast one), where the list is reused
@@ -226,20 +229,20 @@ def on_bid(
         else:
             counted.append(leader)
             rival_auctions = rivals[pair] = rivals.get(pair, 0) + 1
-    put(bidder_key, profile)
+    changed(bidder_key)
 
     # per category (this partition): running mean of log amounts, the category's typical price
     category_key = "c:" + category
     running = stores[category_key]
     if running is None:
-        running = [0, 0.0]
+        running = stores[category_key] = [0, 0.0]
     n_cat, mean_log = running
-    log_amount = log(cents if cents > 1 else 1)
-    category_ratio = exp(log_amount - mean_log) if n_cat >= 50 else 1.0
+    deviation = log(cents if cents > 1 else 1) - mean_log
+    category_ratio = exp(deviation) if n_cat >= 50 else 1.0
     if n_cat < 2000:
-        n_cat += 1
-    running[0], running[1] = n_cat, mean_log + (log_amount - mean_log) / n_cat
-    put(category_key, running)
+        running[0] = n_cat = n_cat + 1
+    running[1] = mean_log + deviation / n_cat
+    changed(category_key)
 
     signup = users.signup_ms.get(bidder_id)
     age: float | None = None
@@ -279,5 +282,5 @@ def on_bid(
             "jump_ratio": round(jump_ratio, 3),
             "rival_auctions": float(rival_auctions),
         }
-    put(auction_key, state)
+    changed(auction_key)
     return Scored(fraud_score, reasons, stats, recent[0])

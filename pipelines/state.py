@@ -73,21 +73,18 @@ class PartitionCache(dict[str, Any]):
     """One partition's values as Python objects (a :class:`pipelines.score.Stores`), and the keys changed.
 
     A dict, so that reading a cached value is a plain dict lookup; a key not cached yet is read from the
-    store's transaction once (``__missing__``), None included.
+    store's transaction once (``__missing__``), None included. ``changed(key)`` is ``dirty.setdefault``.
     """
 
-    __slots__ = ("_transaction", "dirty", "owner")
+    __slots__ = ("_transaction", "changed", "dirty", "owner")
 
     def __init__(self, owner: Any, transaction: Callable[[], Any]) -> None:
         super().__init__()
         self.owner = owner  # the Quix store partition this cache belongs to
         self._transaction = transaction
         self.dirty: dict[str, None] = {}
+        self.changed: Callable[[str], object] = self.dirty.setdefault
 
     def __missing__(self, key: str) -> Any:
         value = self[key] = self._transaction().get(key=QUIX_KEY, prefix=key.encode())
         return value
-
-    def set(self, key: str, value: Any) -> None:
-        self[key] = value
-        self.dirty[key] = None
