@@ -192,7 +192,8 @@ def _noisy_or(evidence: Iterable[tuple[str, float]]) -> tuple[float, list[str]]:
             strong.append((-weighted, name))
     if len(strong) > 1:
         strong.sort()
-    return round(1.0 - remaining, 4), [name for _, name in strong]
+        return round(1.0 - remaining, 4), [name for _, name in strong]
+    return round(1.0 - remaining, 4), [strong[0][1]] if strong else []
 
 
 def evidence(features: BidFeatures) -> dict[str, float]:

@@ -136,7 +136,7 @@ def on_bid(
     bidder_id: str,
     cents: int,
     currency: str,
-    t: int,
+    t_ms: int,
     channel: str,
     device_id: str,
     stores: Stores,
@@ -144,7 +144,7 @@ def on_bid(
 ) -> Scored | str:
     """Validate a bid against what the stream knows, update the state and score it; a string is the error.
 
-    ``cents`` is the amount in cents, ``t`` the bid time in epoch ms. Written for speed (it runs for every
+    ``cents`` is the amount in cents, ``t_ms`` the bid time in epoch ms. Written for speed (it runs for every
     bid): state lists are updated in place and locals are bound once.
     """
     changed = stores.changed
@@ -157,23 +157,30 @@ def on_bid(
         return f"duplicate bid_id {bid_id}"
     if info is not None:
         seller, category, start_ms, end_ms, auction_currency, start_cents, closed = info
-        if t > end_ms or (closed and t >= end_ms):
+        if t_ms > end_ms or (closed and t_ms >= end_ms):
             return "bid after the auction closed"
-        if t < start_ms:
+        if t_ms < start_ms:
             return "bid before the auction opened"
         if currency != auction_currency:
             return f"bid currency {currency} differs from the auction's {auction_currency}"
-        elapsed = (t - start_ms) / (end_ms - start_ms)  # on_auction stores only end > start
+        elapsed = (t_ms - start_ms) / (end_ms - start_ms)  # on_auction stores only end > start
     else:  # the auction's open event has not reached this partition: score without auction context
         seller, category, elapsed, start_cents = "", "", 0.5, 0
 
-    # per auction and per (bidder, auction)
+    bidder_key = "u:" + bidder_id
+    profile = stores[bidder_key]
+    if profile is None:
+        profile = stores[bidder_key] = [[], 0, {}, [], 0, 0, 0, {}]
+    sellers = profile[2]
+
+    # per auction and per (bidder, auction); the bidder's auctions, and of those this seller's
     seen[bid_id] = 1
     n_bids += 1
     mine = bidders.get(bidder_id)
-    first_in_auction = mine is None
     if mine is None:  # the leader has bid here, so a newcomer is not the leader
         mine = bidders[bidder_id] = [1, 0, 1 if elapsed < 1 / 3 else 0, 1 if elapsed > 0.95 else 0, []]
+        profile[1] += 1
+        seller_auctions = sellers[seller] = sellers.get(seller, 0) + 1
     else:
         mine[0] += 1
         if leader == bidder_id:
@@ -182,34 +189,27 @@ def on_bid(
             mine[2] += 1
         elif elapsed > 0.95:
             mine[3] += 1
+        seller_auctions = sellers.get(seller, 0)
     state[1] = n_bids
     state[2] = bidder_id
     if cents > high:
         state[6] = cents
 
-    # per bidder (this partition): velocity, seller affinity, devices, wins, rivals it keeps outbidding
-    bidder_key = "u:" + bidder_id
-    profile = stores[bidder_key]
-    if profile is None:
-        profile = stores[bidder_key] = [[], 0, {}, [], 0, 0, 0, {}]
-    # the bid times within WINDOW_MS before t (the last 30, in arrival order), then t; bids may arrive out
-    # of time order, so the list is filtered, not cut at its first recent time -- except in the two common
-    # cases: none recent (an occasional bidder) and all recent (a fast one), where the list is reused
+    # per bidder (this partition): velocity, devices, wins, rivals it keeps outbidding.
+    # Velocity: the bid times within WINDOW_MS before this one (the last 30, in arrival order), then this one.
+    # Bids may arrive out of time order, so the list is filtered, not cut at its first recent time -- except
+    # in the two common cases, none recent (an occasional bidder) or all (a fast one), where it is reused.
     recent = profile[0]
-    cutoff = t - WINDOW_MS
+    cutoff = t_ms - WINDOW_MS
     if not recent or max(recent) <= cutoff:
-        recent = profile[0] = [t]
+        recent = profile[0] = [t_ms]
     elif min(recent) > cutoff:
-        recent.append(t)
+        recent.append(t_ms)
         if len(recent) > 31:
             del recent[: len(recent) - 31]
     else:
         recent = profile[0] = [x for x in recent if x > cutoff][-30:]
-        recent.append(t)
-    sellers = profile[2]
-    if first_in_auction:
-        profile[1] += 1
-        sellers[seller] = sellers.get(seller, 0) + 1
+        recent.append(t_ms)
     devices = profile[3]
     if device_id in devices:
         new_device = False
@@ -247,7 +247,7 @@ def on_bid(
     signup = users.signup_ms.get(bidder_id)
     age: float | None = None
     if signup is not None:
-        age = (t - signup) / DAY_MS
+        age = (t_ms - signup) / DAY_MS
         if age < 0.0:
             age = 0.0
     jump_ratio = cents / (high or start_cents or cents)
@@ -257,7 +257,7 @@ def on_bid(
         mine[0],  # bidder_auction_bids
         mine[1],  # successive_outbids
         profile[1],  # bidder_auctions
-        sellers.get(seller, 0) if seller else 0,  # seller_auctions
+        seller_auctions if seller else 0,
         mine[2],  # early_bids
         mine[3],  # late_bids
         profile[5],  # closed_auctions
