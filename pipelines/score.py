@@ -33,14 +33,14 @@ RECENT_DEVICES = 5
 DAY_MS = 86_400_000
 
 
-class Stores(Protocol):
-    """The step's state in one partition: ``a:<auction_id>``, ``u:<bidder_id>`` and ``c:<category>`` entries.
+class Table(Protocol):
+    """One kind of state (auctions, bidders or categories) of one partition, by id.
 
-    Values are JSON-shaped lists and dicts, changed in place. ``stores[key]`` is the value, or None for a key
-    never set; ``stores[key] = value`` stores a new one; ``stores.changed(key)`` marks a key whose value was
+    Values are JSON-shaped lists and dicts, changed in place. ``table[id]`` is the value, or None for an id
+    never set; ``table[id] = value`` stores a new one; ``table.changed(id)`` marks an id whose value was
     stored or changed, to be written at the next checkpoint. Three operations rather than a ``set`` because
     each can then be a plain dict operation (no Python call): the cache is a dict with ``__missing__``, and
-    ``changed`` is the bound ``setdefault`` of its dict of changed keys (each bid reads and marks 3 keys).
+    ``changed`` the bound ``setdefault`` of its dict of changed ids.
     """
 
     def __getitem__(self, key: str) -> Any: ...
@@ -50,14 +50,40 @@ class Stores(Protocol):
     def changed(self, key: str) -> object: ...
 
 
-class MemoryStores(dict[str, Any]):
-    """:class:`Stores` on a plain dict, for one partition (tests, the quality benchmark): nothing is persisted."""
+class Stores(Protocol):
+    """The step's state in one partition, one :class:`Table` per kind, keyed by the raw id.
+
+    Separate tables rather than one keyed by ``"a:" + auction_id`` and the like: building that key and
+    hashing it anew for every bid cost 1.2 µs of a bid's ~9 (measured), the raw ids hash once.
+    """
+
+    @property
+    def auctions(self) -> Table: ...
+
+    @property
+    def bidders(self) -> Table: ...
+
+    @property
+    def categories(self) -> Table: ...
+
+
+class MemoryTable(dict[str, Any]):
+    """A :class:`Table` on a plain dict: nothing to write, the dict is the only copy."""
 
     def __missing__(self, key: str) -> None:
         return None
 
     def changed(self, key: str) -> None:
-        """Nothing to write: the dict is the only copy."""
+        """Nothing to write."""
+
+
+class MemoryStores:
+    """:class:`Stores` for one partition in memory (tests, the quality benchmark): nothing is persisted."""
+
+    __slots__ = ("auctions", "bidders", "categories")
+
+    def __init__(self) -> None:
+        self.auctions, self.bidders, self.categories = MemoryTable(), MemoryTable(), MemoryTable()
 
 
 @dataclass(slots=True)
@@ -110,23 +136,23 @@ def on_auction(
     """Record an auction (opened or closed); on close, count participation and wins. Returns an error or None."""
     if end_ms <= start_ms:
         return "auction ends before it starts"
-    key = "a:" + auction_id
-    state = stores[key]
+    auctions = stores.auctions
+    state = auctions[auction_id]
     if state is None:
-        state = stores[key] = [None, 0, "", {}, {}, [], 0]
+        state = auctions[auction_id] = [None, 0, "", {}, {}, [], 0]
     was_closed = state[0] is not None and state[0][6]
     state[0] = [seller_id, category, start_ms, end_ms, currency, start_cents, closed]
-    stores.changed(key)
+    auctions.changed(auction_id)
     if closed and not was_closed:
+        bidders = stores.bidders
         for bidder in state[4]:
-            profile_key = "u:" + bidder
-            profile = stores[profile_key]
+            profile = bidders[bidder]
             if profile is None:
-                profile = stores[profile_key] = [[], 0, {}, [], 0, 0, 0, {}]
+                profile = bidders[bidder] = [[], 0, {}, [], 0, 0, 0, {}]
             profile[5] += 1
             if bidder == winner_id:
                 profile[6] += 1
-            stores.changed(profile_key)
+            bidders.changed(bidder)
     return None
 
 
@@ -147,11 +173,10 @@ def on_bid(
     ``cents`` is the amount in cents, ``t_ms`` the bid time in epoch ms. Written for speed (it runs for every
     bid): state lists are updated in place and locals are bound once.
     """
-    changed = stores.changed
-    auction_key = "a:" + auction_id
-    state = stores[auction_key]
-    if state is None:
-        state = stores[auction_key] = [None, 0, "", {}, {}, [], 0]
+    auctions = stores.auctions
+    state = auctions[auction_id]
+    if state is None:  # stored at once: no error is possible without the auction's own event
+        state = auctions[auction_id] = [None, 0, "", {}, {}, [], 0]
     info, n_bids, leader, seen, bidders, alerted, high = state
     if bid_id in seen:
         return f"duplicate bid_id {bid_id}"
@@ -167,10 +192,10 @@ def on_bid(
     else:  # the auction's open event has not reached this partition: score without auction context
         seller, category, elapsed, start_cents = "", "", 0.5, 0
 
-    bidder_key = "u:" + bidder_id
-    profile = stores[bidder_key]
+    profiles = stores.bidders
+    profile = profiles[bidder_id]
     if profile is None:
-        profile = stores[bidder_key] = [[], 0, {}, [], 0, 0, 0, {}]
+        profile = profiles[bidder_id] = [[], 0, {}, [], 0, 0, 0, {}]
     sellers = profile[2]
 
     # per auction and per (bidder, auction); the bidder's auctions, and of those this seller's
@@ -229,20 +254,20 @@ def on_bid(
         else:
             counted.append(leader)
             rival_auctions = rivals[pair] = rivals.get(pair, 0) + 1
-    changed(bidder_key)
+    profiles.changed(bidder_id)
 
     # per category (this partition): running mean of log amounts, the category's typical price
-    category_key = "c:" + category
-    running = stores[category_key]
+    categories = stores.categories
+    running = categories[category]
     if running is None:
-        running = stores[category_key] = [0, 0.0]
+        running = categories[category] = [0, 0.0]
     n_cat, mean_log = running
     deviation = log(cents if cents > 1 else 1) - mean_log
     category_ratio = exp(deviation) if n_cat >= 50 else 1.0
     if n_cat < 2000:
         running[0] = n_cat = n_cat + 1
     running[1] = mean_log + deviation / n_cat
-    changed(category_key)
+    categories.changed(category)
 
     signup = users.signup_ms.get(bidder_id)
     age: float | None = None
@@ -282,5 +307,5 @@ def on_bid(
             "jump_ratio": round(jump_ratio, 3),
             "rival_auctions": float(rival_auctions),
         }
-    changed(auction_key)
+    auctions.changed(auction_id)
     return Scored(fraud_score, reasons, stats, recent[0])

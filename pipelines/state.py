@@ -2,20 +2,16 @@
 
 Quix's ``State`` serializes on every ``set`` and looks up RocksDB on every ``get``; at tens of thousands
 of bids per second that costs more than the scoring itself. :class:`StateCache` keeps values as Python
-objects and hands :mod:`pipelines.score` one dict per partition (:class:`PartitionCache`): a cached value is
-read with a plain dict lookup, with no Python call and no view object per access.
+objects and hands :mod:`pipelines.score` one :class:`PartitionStores` per partition: a dict per kind of
+state, so a cached value is read with a plain dict lookup -- no Python call, no view object per access.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from quixstreams.sinks import BaseSink
-
-#: The Quix key under each entry's prefix (the prefix is the step's key, ``<kind>:<id>``), by kind: the layout
-#: of the previous versions, whose values are the same, so state recovered from their changelog is kept.
-QUIX_KEYS = {"a": "s", "u": "p", "c": "m"}
 
 
 class StateCache(BaseSink):
@@ -36,12 +32,12 @@ class StateCache(BaseSink):
         self._stream_id = stream_id
         self._max_entries = max_entries
         self._store: Any = None
-        self._caches: dict[int, PartitionCache] = {}
+        self._caches: dict[int, PartitionStores] = {}
 
     def _transaction(self, partition: int) -> Any:
         return self._context.checkpoint.get_store_transaction(stream_id=self._stream_id, partition=partition)
 
-    def stores(self, partition: int) -> PartitionCache:
+    def stores(self, partition: int) -> PartitionStores:
         """The partition's cache (a :class:`pipelines.score.Stores`); a new one after a (re)assignment."""
         store = self._store
         if store is None:  # registered once by define_pipeline; looked up again after a pause
@@ -49,7 +45,7 @@ class StateCache(BaseSink):
         owner = store.partitions.get(partition)
         cache = self._caches.get(partition)
         if cache is None or cache.owner is not owner:  # (re)assigned: what we hold may be stale
-            cache = self._caches[partition] = PartitionCache(owner, lambda: self._transaction(partition))
+            cache = self._caches[partition] = PartitionStores(owner, lambda: self._transaction(partition))
         return cache
 
     def add(self, *args: Any, **kwargs: Any) -> None:  # pragma: no cover - fed through stores()
@@ -57,36 +53,61 @@ class StateCache(BaseSink):
 
     def flush(self) -> None:
         for partition, cache in self._caches.items():
-            dirty = cache.dirty
-            if dirty:
-                tx = self._transaction(partition)
-                for key in dirty:
-                    tx.set(key=QUIX_KEYS[key[0]], value=cache[key], prefix=key.encode())
-                dirty.clear()
-            if len(cache) > self._max_entries:
-                cache.clear()
+            tx = None
+            for table in cache.tables():
+                if table.dirty:
+                    if tx is None:
+                        tx = self._transaction(partition)
+                    table.write(tx)
+                if len(table) > self._max_entries:
+                    table.clear()
 
     def on_paused(self) -> None:
         self._store = None
         self._caches.clear()
 
 
-class PartitionCache(dict[str, Any]):
-    """One partition's values as Python objects (a :class:`pipelines.score.Stores`), and the keys changed.
+class PartitionStores:
+    """One partition's state (a :class:`pipelines.score.Stores`): a :class:`CachedTable` per kind.
 
-    A dict, so that reading a cached value is a plain dict lookup; a key not cached yet is read from the
-    store's transaction once (``__missing__``), None included. ``changed(key)`` is ``dirty.setdefault``.
+    In Quix's store an entry's prefix is ``<kind>:<id>`` and its key one letter per kind: the layout of the
+    previous versions, whose values are the same, so state recovered from their changelog is kept.
     """
 
-    __slots__ = ("_transaction", "changed", "dirty", "owner")
+    __slots__ = ("auctions", "bidders", "categories", "owner")
 
     def __init__(self, owner: Any, transaction: Callable[[], Any]) -> None:
-        super().__init__()
         self.owner = owner  # the Quix store partition this cache belongs to
-        self._transaction = transaction
+        self.auctions = CachedTable("a:", "s", transaction)
+        self.bidders = CachedTable("u:", "p", transaction)
+        self.categories = CachedTable("c:", "m", transaction)
+
+    def tables(self) -> Iterator[CachedTable]:
+        yield from (self.auctions, self.bidders, self.categories)
+
+
+class CachedTable(dict[str, Any]):
+    """One kind of state of one partition as Python objects (a :class:`pipelines.score.Table`), by id.
+
+    A dict, so that reading a cached value is a plain dict lookup; an id not cached yet is read from the
+    store's transaction once (``__missing__``), None included. ``changed(id)`` is ``dirty.setdefault``.
+    """
+
+    __slots__ = ("_key", "_prefix", "_transaction", "changed", "dirty")
+
+    def __init__(self, prefix: str, key: str, transaction: Callable[[], Any]) -> None:
+        super().__init__()
+        self._prefix, self._key, self._transaction = prefix, key, transaction
         self.dirty: dict[str, None] = {}
         self.changed: Callable[[str], object] = self.dirty.setdefault
 
-    def __missing__(self, key: str) -> Any:
-        value = self[key] = self._transaction().get(key=QUIX_KEYS[key[0]], prefix=key.encode())
+    def __missing__(self, ident: str) -> Any:
+        value = self[ident] = self._transaction().get(key=self._key, prefix=(self._prefix + ident).encode())
         return value
+
+    def write(self, tx: Any) -> None:
+        """Write the changed values to the store transaction ``tx`` and forget that they changed."""
+        prefix, key = self._prefix, self._key
+        for ident in self.dirty:
+            tx.set(key=key, value=self[ident], prefix=(prefix + ident).encode())
+        self.dirty.clear()

@@ -227,4 +227,4 @@ def test_a_new_account_jumping_the_price_is_flagged_and_closing_counts_wins() ->
     assert not isinstance(jumped, str) and "new_account_jump" in jumped.fraud_reasons
     assert on_auction(*_auction(1, seller=1, status="closed", winner_id="u30"), stores) is None
     assert on_auction(*_auction(1, seller=1, status="closed", winner_id="u30"), stores) is None  # replayed: once
-    assert stores["u:u30"][5:7] == [1, 1] and stores["u:u20"][5:7] == [1, 0]  # closed auctions, wins
+    assert stores.bidders["u30"][5:7] == [1, 1] and stores.bidders["u20"][5:7] == [1, 0]  # closed auctions, wins

@@ -72,7 +72,7 @@ def test_state_comes_back_from_the_store_after_a_reassignment_and_still_rejects_
     on_bid(*_bid(2, 1, 21, T0 + 2000, 2100), cache.stores(0), users)  # not checkpointed: lost on reassignment
     context.reassign()
     again = cache.stores(0)
-    assert again["a:a1"][1] == 1  # re-read from the store: one bid
+    assert again.auctions["a1"][1] == 1  # re-read from the store: one bid
     assert on_bid(*_bid(1, 1, 20, T0 + 3000, 2200), again, users) == "duplicate bid_id b1"
     replayed = on_bid(*_bid(2, 1, 21, T0 + 2000, 2100), again, users)
     assert not isinstance(first, str) and not isinstance(replayed, str)
@@ -86,5 +86,5 @@ def test_a_pause_drops_the_cache_and_the_next_read_goes_to_the_store() -> None:
     cache.flush()
     cache.on_paused()
     context.data[(b"a:a1", "s")] = orjson.dumps([None, 7, "", {}, {}, [], 0])  # what recovery restored
-    assert cache.stores(0)["a:a1"][1] == 7
-    assert cache.stores(0)["a:a2"] is None  # never written
+    assert cache.stores(0).auctions["a1"][1] == 7
+    assert cache.stores(0).auctions["a2"] is None  # never written
