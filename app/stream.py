@@ -28,6 +28,7 @@ from app.topics import INPUT_TOPICS, broker_run_id, consumer_config, ensure_topi
 OUTPUT_TOPICS = ("bids-scored", "fraud-alerts", "dead-letters")
 #: collect the young generation every 50k allocations instead of 700 (the state is long-lived)
 GC_THRESHOLDS = (50_000, 20, 100)
+MARK_EVERY = 1000
 
 
 @dataclass
@@ -40,6 +41,8 @@ class WorkerSummary:
     first_message_at: float = 0.0
     """Wall-clock time (epoch s) the first message was processed: throughput excludes start-up and joins."""
     last_message_at: float = 0.0
+    marks: list[float] = field(default_factory=list)
+    """Wall-clock time of every ``MARK_EVERY``-th message: throughput over any window (benchmarks)."""
 
 
 @dataclass(frozen=True)
@@ -99,6 +102,7 @@ def build_application(
     from quixstreams.models.topics.exceptions import TopicPartitionsMismatch
 
     from pipelines.bronze import BronzeSink
+    from pipelines.outputs import OutputProducer
     from pipelines.stream import Processor, define_pipeline
 
     consumer = {k: v for k, v in consumer_config(address, settings.consumer_group).items()
@@ -137,7 +141,7 @@ def build_application(
     runs = {name: broker_run_id(address, name, settings.broker_timeout_s) for name in INPUT_TOPICS}
     processor = Processor(BronzeSink(lake, runs))
     try:
-        define_pipeline(app, processor, inputs, outputs)
+        define_pipeline(app, processor, inputs, outputs, OutputProducer({"bootstrap.servers": address, **producer}))
     except (KeyError, TopicPartitionsMismatch) as exc:
         # Quix derives the changelog's config from the inputs' explicit retention and partition counts
         if isinstance(exc, KeyError) and exc.args != ("retention.ms",):
@@ -177,12 +181,17 @@ def run_worker(settings: Settings, address: str, options: WorkerOptions | None =
     remaining = dict(options.stop_at or {})
     holder: dict[str, Any] = {}
 
+    processed, count = summary.processed, [0]
+
     def on_processed(topic: str, partition: int, offset: int) -> None:
-        summary.processed[topic] = summary.processed.get(topic, 0) + 1
+        processed[topic] = processed.get(topic, 0) + 1
         now = time.time()
         if not summary.first_message_at:
             summary.first_message_at = now
         summary.last_message_at = now
+        count[0] += 1
+        if count[0] % MARK_EVERY == 0:
+            summary.marks.append(now)
         end = remaining.get((topic, partition))
         if end is not None and offset + 1 >= end:
             del remaining[(topic, partition)]

@@ -19,7 +19,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import orjson
@@ -32,16 +32,15 @@ from pipelines.bronze import BronzeSink, RangeBuffer, epoch_day
 from pipelines.contracts import (
     EPOCH,
     SCHEMA_VERSION,
-    TOPIC_KEYS,
     TOPIC_MODELS,
     Alert,
-    Auction,
-    Bid,
     DeadLetter,
     Event,
-    User,
+    to_epoch_ms,
 )
-from pipelines.score import Scored, Stores, UserDirectory, alert_id, on_auction, on_bid
+from pipelines.fastpath import fast_auction, fast_bid, fast_user
+from pipelines.outputs import OutputProducer
+from pipelines.score import MemoryStores, Scored, Stores, UserDirectory, alert_id, on_auction, on_bid
 from pipelines.state import StateCache
 
 #: what the processing step emits: (output topic, key, serialized value)
@@ -72,69 +71,165 @@ def raw_text(value: bytes | None) -> tuple[str, str]:
         return base64.b64encode(value).decode("ascii"), "base64"
 
 
+DAY_MS = 86_400_000
+#: fraud_reasons as JSON, by reasons (a few hundred combinations occur)
+_REASONS: dict[tuple[str, ...], bytes] = {}
+
+#: the primitives the scoring step takes, from a validated model (what the fast path returns directly)
+_FIELDS: dict[str, Callable[[Any], tuple[Any, ...]]] = {
+    "bids": lambda b: (
+        b.bid_id, b.auction_id, b.bidder_id, int(b.amount * 100), b.currency, to_epoch_ms(b.bid_time), b.channel,
+        b.device_id, to_epoch_ms(b.event_time),
+    ),
+    "auctions": lambda a: (
+        a.auction_id, a.seller_id, a.category, int(a.start_price * 100), a.currency, to_epoch_ms(a.start_time),
+        to_epoch_ms(a.end_time), a.status, a.winner_id, to_epoch_ms(a.event_time),
+    ),
+    "users": lambda u: (u.user_id, to_epoch_ms(u.signup_time), to_epoch_ms(u.event_time)),
+}  # fmt: skip
+
+
+def _slow_path(topic: str, value: bytes | None) -> tuple[bytes, tuple[Any, ...]] | str:
+    """Validate with the contract: the value in canonical form and its primitives, or why it is invalid."""
+    event = decode(topic, value)
+    if isinstance(event, str):
+        return event
+    try:
+        canonical = event.model_dump_json().encode()
+    except ValueError as exc:  # e.g. a lone surrogate in a string: valid JSON, not storable text
+        return f"cannot be stored as text: {exc}"
+    return canonical, _FIELDS[topic](event)
+
+
 class Processor:
-    """Per-message work for every input topic; pure apart from the bronze buffers it appends to."""
+    """Per-message work for every input topic; pure apart from the bronze buffers it appends to.
+
+    The fast path (:mod:`pipelines.fastpath`) takes canonical messages -- practically all of them -- to the
+    primitives the scoring step needs without building a model; anything else goes through the pydantic
+    contract, which either explains what is wrong (a dead letter) or accepts an unusual but valid spelling
+    that is then stored in its canonical form.
+    """
 
     def __init__(self, sink: BronzeSink, users: UserDirectory | None = None) -> None:
         self.sink = sink
         self.users = users or UserDirectory()
+        self.steps = {"bids": self._bid, "auctions": self._auction, "users": self._user}
 
     def process(
         self, topic: str, partition: int, offset: int, key: bytes | None, value: bytes | None, ts: int, stores: Stores
     ) -> list[Out]:
-        buffer = self.sink.note(topic, partition, offset)
+        return self.steps[topic](partition, offset, key, value, ts, stores)
+
+    def _bid(
+        self, partition: int, offset: int, key: bytes | None, value: bytes | None, ts: int, stores: Stores
+    ) -> list[Out]:
+        buffer = self.sink.note("bids", partition, offset)
         key_text = key.decode("utf-8", "replace") if key is not None else None
-        event = decode(topic, value)
-        outcome: Scored | str | None = event if isinstance(event, str) else None
-        if isinstance(event, Event):
-            if key_text != getattr(event, TOPIC_KEYS[topic]):
-                outcome = f"message key {key_text!r} is not the event's {TOPIC_KEYS[topic]}"
-            elif isinstance(event, Bid):
-                outcome = on_bid(event, stores, self.users)
-            elif isinstance(event, Auction):
-                outcome = on_auction(event, stores)
-            elif isinstance(event, User):
-                self.users.add(event)
-        if isinstance(outcome, str) or not isinstance(event, Event):
-            return [self._dead_letter(topic, partition, offset, key, key_text, value, ts, str(outcome), buffer)]
-        day = epoch_day(event.event_time)
-        if not isinstance(event, Bid) or not isinstance(outcome, Scored):
-            buffer.add(topic, event.__dict__, offset, key_text, ts, day)
-            return []
-        values = {**event.__dict__, "fraud_score": outcome.fraud_score, "fraud_reasons": outcome.fraud_reasons}
-        buffer.add("bids", values, offset, key_text, ts, day)
+        fields = fast_bid(value) if value is not None else None
+        if fields is None:
+            checked = _slow_path("bids", value)
+            if isinstance(checked, str):
+                return [self._dead_letter("bids", partition, offset, key, key_text, value, ts, checked, buffer)]
+            value, fields = checked
+        assert value is not None
+        bid_id, auction_id, bidder_id, cents, currency, t_ms, channel, device_id, event_ms = fields
+        if key_text != auction_id:
+            error = f"message key {key_text!r} is not the event's auction_id"
+            return [self._dead_letter("bids", partition, offset, key, key_text, value, ts, error, buffer)]
+        outcome = on_bid(bid_id, auction_id, bidder_id, cents, currency, t_ms, channel, device_id, stores, self.users)
+        if isinstance(outcome, str):
+            return [self._dead_letter("bids", partition, offset, key, key_text, value, ts, outcome, buffer)]
+        score, reasons = outcome.fraud_score, outcome.fraud_reasons
+        day = event_ms // DAY_MS
+        buffer.add_json("bids", value, offset, key_text, ts, day, (score, reasons))
         # the validated input plus two fields: no re-serialization of the bid (a JSON object ends with "}")
-        reasons = orjson.dumps(outcome.fraud_reasons).decode()
-        payload = (value or b"").rstrip()[
-            :-1
-        ] + f',"fraud_score":{outcome.fraud_score!r},"fraud_reasons":{reasons}}}'.encode()
-        outs: list[Out] = [("bids-scored", key, payload)]
+        reasons_json = _REASONS.get(tuple(reasons))
+        if reasons_json is None:
+            reasons_json = _REASONS[tuple(reasons)] = orjson.dumps(reasons)
+        tail = b',"fraud_score":%r,"fraud_reasons":%b}' % (score, reasons_json)
+        outs: list[Out] = [("bids-scored", key, value.rstrip()[:-1] + tail)]
         if outcome.alert_stats is not None:
-            outs.append(self._alert(event, outcome, buffer, offset, key_text, ts, day))
+            outs.append(self._alert(bidder_id, auction_id, t_ms, outcome, buffer, offset, key_text, ts, day))
         return outs
 
+    def _auction(
+        self, partition: int, offset: int, key: bytes | None, value: bytes | None, ts: int, stores: Stores
+    ) -> list[Out]:
+        buffer = self.sink.note("auctions", partition, offset)
+        key_text = key.decode("utf-8", "replace") if key is not None else None
+        fields = fast_auction(value) if value is not None else None
+        if fields is None:
+            checked = _slow_path("auctions", value)
+            if isinstance(checked, str):
+                return [self._dead_letter("auctions", partition, offset, key, key_text, value, ts, checked, buffer)]
+            value, fields = checked
+        assert value is not None
+        auction_id, seller_id, category, start_cents, currency, start_ms, end_ms, status, winner_id, event_ms = fields
+        closed = status == "closed"
+        error = (
+            f"message key {key_text!r} is not the event's auction_id"
+            if key_text != auction_id
+            else on_auction(
+                auction_id, seller_id, category, start_cents, currency, start_ms, end_ms, closed, winner_id, stores
+            )
+        )
+        if error is not None:
+            return [self._dead_letter("auctions", partition, offset, key, key_text, value, ts, error, buffer)]
+        buffer.add_json("auctions", value, offset, key_text, ts, event_ms // DAY_MS)
+        return []
+
+    def _user(
+        self, partition: int, offset: int, key: bytes | None, value: bytes | None, ts: int, stores: Stores
+    ) -> list[Out]:
+        buffer = self.sink.note("users", partition, offset)
+        key_text = key.decode("utf-8", "replace") if key is not None else None
+        fields = fast_user(value) if value is not None else None
+        if fields is None:
+            checked = _slow_path("users", value)
+            if isinstance(checked, str):
+                return [self._dead_letter("users", partition, offset, key, key_text, value, ts, checked, buffer)]
+            value, fields = checked
+        assert value is not None
+        user_id, signup_ms, event_ms = fields
+        if key_text != user_id:
+            error = f"message key {key_text!r} is not the event's user_id"
+            return [self._dead_letter("users", partition, offset, key, key_text, value, ts, error, buffer)]
+        self.users.add(user_id, signup_ms)
+        buffer.add_json("users", value, offset, key_text, ts, event_ms // DAY_MS)
+        return []
+
     def _alert(
-        self, bid: Bid, scored: Scored, buffer: RangeBuffer, offset: int, key_text: str | None, ts: int, day: int
+        self,
+        bidder_id: str,
+        auction_id: str,
+        t_ms: int,
+        scored: Scored,
+        buffer: RangeBuffer,
+        offset: int,
+        key_text: str | None,
+        ts: int,
+        day: int,
     ) -> Out:
-        ident = alert_id(bid.bidder_id, bid.auction_id)
+        ident = alert_id(bidder_id, auction_id)
+        bid_time = EPOCH + dt.timedelta(milliseconds=t_ms)
         alert: dict[str, Any] = {
             "event_id": ident,
-            "event_time": bid.bid_time,
+            "event_time": bid_time,
             "schema_version": SCHEMA_VERSION,
             "alert_id": ident,
-            "bidder_id": bid.bidder_id,
-            "auction_id": bid.auction_id,
+            "bidder_id": bidder_id,
+            "auction_id": auction_id,
             "score": scored.fraud_score,
             "reasons": scored.fraud_reasons,
             "window_start": EPOCH + dt.timedelta(milliseconds=scored.window_start_ms),
-            "window_end": bid.bid_time,
+            "window_end": bid_time,
             "stats": scored.alert_stats,
-            "alert_time": bid.bid_time,
+            "alert_time": bid_time,
         }
         text = Alert.model_construct(**alert).model_dump_json()
         row = {**alert, "stats": json.dumps(scored.alert_stats, sort_keys=True)}
         buffer.add("fraud-alerts", row, offset, key_text, ts, day)
-        return ("fraud-alerts", bid.bidder_id.encode(), text.encode())
+        return ("fraud-alerts", bidder_id.encode(), text.encode())
 
     def _dead_letter(
         self,
@@ -167,7 +262,11 @@ class Processor:
 
 
 def define_pipeline(
-    app: Application, processor: Processor, inputs: Mapping[str, Topic], outputs: Mapping[str, Topic]
+    app: Application,
+    processor: Processor,
+    inputs: Mapping[str, Topic],
+    outputs: Mapping[str, Topic],
+    producer: OutputProducer,
 ) -> None:
     """Build the graph: users -> process -> outputs; auctions+bids (one stateful stream) -> process -> outputs."""
     users = app.dataframe(inputs["users"])
@@ -178,40 +277,33 @@ def define_pipeline(
     events.register_store(store_type=MemoryStore)
     context, sink = events.processing_context, processor.sink
     state = StateCache(context, events.stream_id)
-    context.sink_manager.register(sink)
-    context.sink_manager.register(state)
+    for checkpointed in (sink, state, producer):  # each is flushed by every checkpoint, before the commit
+        context.sink_manager.register(checkpointed)
 
-    # Outputs go straight to Quix's producer (the one its checkpoints flush before committing offsets),
-    # with the input's timestamp and headers as ``to_topic`` would set them: no Row, no per-record
-    # serializer or topic callback, no ``expand`` of a list into rows (measured in the README).
-    produce = context.producer.produce
+    # Outputs go straight to their producer with the input's timestamp and headers as ``to_topic`` would
+    # set them: no Row, no per-record serializer or topic callback, no ``expand`` of a list into rows.
+    produce = producer.produce
     names = {name: topic.name for name, topic in outputs.items()}
-
-    def emit(records: list[Out], timestamp: int, headers: Any) -> None:
-        for name, out_key, payload in records:
-            produce(topic=names[name], key=out_key, value=payload, headers=headers or None, timestamp=timestamp)
+    steps = processor.steps
 
     def on_event(value: bytes | None, key: bytes | None, timestamp: int, headers: Any) -> None:
         msg = message_context()
         topic, partition = msg.topic, msg.partition
-        records = processor.process(topic, partition, msg.offset, key, value, timestamp, state.stores(partition))
-        if records:
-            emit(records, timestamp, headers)
+        records = steps[topic](partition, msg.offset, key, value, timestamp, state.stores(partition))
+        for name, out_key, payload in records:
+            produce(names[name], out_key, payload, timestamp, headers or None)
         if sink.full(topic, partition):
             sink.flush_partition(topic, partition)
+
+    no_state = MemoryStores()  # users are processed without state: never read
 
     def on_user(value: bytes | None, key: bytes | None, timestamp: int, headers: Any) -> None:
         msg = message_context()
         topic, partition = msg.topic, msg.partition
-        records = processor.process(topic, partition, msg.offset, key, value, timestamp, _no_state)
-        if records:
-            emit(records, timestamp, headers)
+        for name, out_key, payload in steps[topic](partition, msg.offset, key, value, timestamp, no_state):
+            produce(names[name], out_key, payload, timestamp, headers or None)
         if sink.full(topic, partition):
             sink.flush_partition(topic, partition)
 
     users.update(on_user, metadata=True)
     events.update(on_event, metadata=True)
-
-
-def _no_state(prefix: str) -> Any:
-    raise RuntimeError("users are processed without state")

@@ -11,7 +11,7 @@ import pytest
 from app.lake import Lake, parse_bronze_file_name
 from app.settings import Settings
 from pipelines.bronze import BronzeSink, epoch_day
-from pipelines.contracts import Bid
+from pipelines.contracts import Bid, bronze_schema
 from tests.test_stream_support import T0, bid
 
 RUNS = {"users": "runusers", "auctions": "runauctions", "bids": "runbids"}
@@ -122,3 +122,37 @@ def test_a_full_buffer_can_be_flushed_early(lake_dir: Path, max_rows: int) -> No
     assert sink.full("bids", 0)
     sink.flush_partition("bids", 0)
     assert not sink.full("bids", 0)
+
+
+def test_canonical_json_rows_land_with_the_contract_types(lake_dir: Path) -> None:
+    lake = Lake(str(lake_dir))
+    sink = BronzeSink(lake, RUNS)
+    values = [bid(offset, 1, 20, T0 + offset, 1000 + offset)[2] or b"" for offset in range(5)]
+    for offset, value in enumerate(values):
+        event = Bid.model_validate_json(value)
+        sink.note("bids", 0, offset).add_json(
+            "bids", value, offset, "a1", T0, epoch_day(event.event_time), (0.25 * (offset % 2), ["x"] * (offset % 2))
+        )
+    sink.flush()
+    scored = pl.read_parquet(lake.list_files("bronze/bids-scored")[0])
+    plain = pl.read_parquet(lake.list_files("bronze/bids")[0])
+    assert plain.columns == [f.name for f in bronze_schema("bids")]
+    assert scored["fraud_score"].to_list() == [0.0, 0.25, 0.0, 0.25, 0.0]
+    assert scored["fraud_reasons"].to_list() == [[], ["x"], [], ["x"], []]
+    for offset, value in enumerate(values):
+        expected = Bid.model_validate_json(value).__dict__
+        row = plain.row(offset, named=True)
+        assert {name: row[name] for name in expected} == expected
+        assert (row["_offset"], row["_key"], row["_partition"]) == (offset, "a1", 0)
+
+
+def test_json_the_reader_cannot_take_goes_through_the_contract(lake_dir: Path) -> None:
+    lake = Lake(str(lake_dir))
+    sink = BronzeSink(lake, RUNS)
+    # valid for the contract (it truncates to milliseconds), not readable as timestamp[ms] by pyarrow's JSON reader
+    value = bid(0, 1, 20, T0, 1000, bid_time="2026-09-21T14:13:20.000123Z")[2] or b""
+    event = Bid.model_validate_json(value)
+    sink.note("bids", 0, 0).add_json("bids", value, 0, "a1", T0, epoch_day(event.event_time), (0.0, []))
+    sink.flush()
+    row = pl.read_parquet(lake.list_files("bronze/bids")[0]).row(0, named=True)
+    assert row["bid_time"] == event.bid_time and row["bid_time"].microsecond == 0

@@ -165,9 +165,6 @@ def test_score_never_falls_when_a_signal_grows(base: BidFeatures, field: str, st
 # ---- the stateful step on a dict-backed store ----------------------------------------------------
 
 
-_Store = MemoryStores  # the name tests/test_stream_fuzz.py imports
-
-
 def _bid(*args: Any, **kw: Any) -> tuple[Any, ...]:
     """A bid message of the test helpers as the primitives :func:`on_bid` takes."""
     b = Bid.model_validate_json(bid(*args, **kw)[2] or b"")

@@ -20,8 +20,8 @@ from app.lake import Lake
 from app.settings import Settings
 from app.stream import WorkerOptions, run_worker
 from pipelines.bronze import BronzeSink
+from pipelines.score import MemoryStores
 from pipelines.stream import Processor
-from tests.test_rules import _Store
 from tests.test_stream_support import HOUR, T0, auction, bid, bronze, user
 
 RUNS = {"users": "ru", "auctions": "ra", "bids": "rb"}
@@ -58,7 +58,7 @@ def malformed(rng: random.Random) -> bytes:
 
 
 def _processor(tmp_path: Path) -> tuple[Processor, Any]:
-    processor, stores = Processor(BronzeSink(Lake(str(tmp_path / "lake")), RUNS)), _Store()
+    processor, stores = Processor(BronzeSink(Lake(str(tmp_path / "lake")), RUNS)), MemoryStores()
     open_auction = auction(1, seller=1)
     processor.process("auctions", 0, 0, b"a1", open_auction[2], T0, stores)
     return processor, stores

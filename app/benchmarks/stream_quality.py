@@ -18,22 +18,8 @@ import orjson
 
 from app.lake import Lake
 from pipelines.bronze import BronzeSink
+from pipelines.score import MemoryStores
 from pipelines.stream import Processor
-
-
-class _DictStore:
-    """The get/set view of one key prefix over a plain dict (stands in for the worker's state cache)."""
-
-    __slots__ = ("data", "prefix")
-
-    def __init__(self, data: dict[tuple[str, str], Any], prefix: str) -> None:
-        self.data, self.prefix = data, prefix
-
-    def get(self, key: str, default: Any = None) -> Any:
-        return self.data.get((self.prefix, key), default)
-
-    def set(self, key: str, value: Any) -> None:
-        self.data[(self.prefix, key)] = value
 
 
 @dataclass
@@ -82,7 +68,7 @@ def evaluate(seed: int, events: int, partitions: int = 4) -> Quality:
     with tempfile.TemporaryDirectory(prefix="quality-") as tmp:
         sink = BronzeSink(Lake(tmp), {"users": "u", "auctions": "a", "bids": "b"}, max_rows=10**9)
         processor = Processor(sink)
-        stores = [dict[tuple[str, str], Any]() for _ in range(partitions)]
+        stores = [MemoryStores() for _ in range(partitions)]
         offsets: Counter[tuple[str, int]] = Counter()
         labels: dict[str, str] = {}
         alerted: set[str] = set()
@@ -92,10 +78,7 @@ def evaluate(seed: int, events: int, partitions: int = 4) -> Quality:
                 part = partition_of(key, partitions)
                 offset = offsets[(topic, part)]
                 offsets[(topic, part)] += 1
-                data = stores[part]
-                outs = processor.process(
-                    topic, part, offset, key.encode(), orjson.dumps(record), 0, lambda p, d=data: _DictStore(d, p)
-                )
+                outs = processor.process(topic, part, offset, key.encode(), orjson.dumps(record), 0, stores[part])
                 for out_topic, out_key, _ in outs:
                     if out_topic == "fraud-alerts":
                         alerted.add((out_key or b"").decode())
