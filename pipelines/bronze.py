@@ -23,7 +23,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import pyarrow as pa
@@ -224,7 +224,7 @@ def epoch_day(moment: dt.datetime) -> int:
 class BronzeSink(BaseSink):
     """Buffers bronze rows per input partition; Quix calls :meth:`flush` at every checkpoint."""
 
-    def __init__(self, lake: Lake, runs: Mapping[str, str], max_rows: int = 200_000) -> None:
+    def __init__(self, lake: Lake, runs: Mapping[str, str], max_rows: int = 50_000) -> None:
         super().__init__()
         self.lake = lake
         self.runs = dict(runs)
@@ -234,6 +234,7 @@ class BronzeSink(BaseSink):
         self._buffers: dict[tuple[str, int], RangeBuffer] = {}
         self.files_written = 0
         self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="bronze")
+        self._pending: list[Future[int]] = []
 
     # ---- called by the pipeline for every input message -------------------------------------------
 
@@ -257,6 +258,7 @@ class BronzeSink(BaseSink):
 
     def remove_uncommitted(self, topic: str, partition: int, offset: int) -> list[str]:
         """Delete this input partition's files that start at or after ``offset`` (never committed)."""
+        self._wait()  # a range still being written must land before it can be removed
         run = self.runs[topic]
         stale = []
         for dest in DESTINATIONS[topic]:
@@ -282,17 +284,36 @@ class BronzeSink(BaseSink):
 
         The ranges are written in parallel threads: JSON parsing, Parquet encoding and file I/O release the
         GIL, and the worker waits here anyway (a checkpoint pause is latency for every waiting message).
+        Ranges handed over earlier (:meth:`flush_partition_async`) must have landed before this returns.
         """
-        jobs = [(tp, self._buffers.pop(tp), self._next[tp] - 1) for tp in list(self._buffers)]
-        if len(jobs) == 1:
-            self.files_written += self._write(*jobs[0])
-        elif jobs:
-            self.files_written += sum(self._pool.map(lambda job: self._write(*job), jobs))
+        for tp in list(self._buffers):
+            self._submit(tp)
+        self._wait()
 
     def flush_partition(self, topic: str, partition: int) -> None:
+        """Write one input partition's buffered range now."""
         buffer = self._buffers.pop((topic, partition), None)
         if buffer is not None:
             self.files_written += self._write((topic, partition), buffer, self._next[(topic, partition)] - 1)
+
+    def flush_partition_async(self, topic: str, partition: int) -> None:
+        """Hand a full range to a writer thread; the next checkpoint waits for it before the commit.
+
+        Writing full ranges while the worker goes on spreads bronze work over the checkpoint interval
+        instead of pausing every waiting message at the checkpoint.
+        """
+        self._submit((topic, partition))
+
+    def _submit(self, tp: tuple[str, int]) -> None:
+        buffer = self._buffers.pop(tp, None)
+        if buffer is not None:
+            self._pending.append(self._pool.submit(self._write, tp, buffer, self._next[tp] - 1))
+
+    def _wait(self) -> None:
+        """Wait for every range handed to the writers; a failed write raises here (before any commit)."""
+        pending, self._pending = self._pending, []
+        for future in pending:
+            self.files_written += future.result()
 
     def _write(self, tp: tuple[str, int], buffer: RangeBuffer, last: int) -> int:
         """Write one input range's files; returns how many (thread-safe: touches only ``buffer`` and the lake)."""
@@ -310,6 +331,7 @@ class BronzeSink(BaseSink):
 
     def on_paused(self) -> None:
         """Backpressure: Quix seeks back to the committed offsets, so drop what was buffered."""
+        self._wait()
         self._buffers.clear()
         self._next.clear()
 

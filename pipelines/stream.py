@@ -293,7 +293,7 @@ def define_pipeline(
         for name, out_key, payload in records:
             produce(names[name], out_key, payload, timestamp, headers or None)
         if sink.full(topic, partition):
-            sink.flush_partition(topic, partition)
+            sink.flush_partition_async(topic, partition)
 
     no_state = MemoryStores()  # users are processed without state: never read
 
@@ -303,7 +303,7 @@ def define_pipeline(
         for name, out_key, payload in steps[topic](partition, msg.offset, key, value, timestamp, no_state):
             produce(names[name], out_key, payload, timestamp, headers or None)
         if sink.full(topic, partition):
-            sink.flush_partition(topic, partition)
+            sink.flush_partition_async(topic, partition)
 
     users.update(on_user, metadata=True)
     events.update(on_event, metadata=True)

@@ -156,3 +156,24 @@ def test_json_the_reader_cannot_take_goes_through_the_contract(lake_dir: Path) -
     sink.flush()
     row = pl.read_parquet(lake.list_files("bronze/bids")[0]).row(0, named=True)
     assert row["bid_time"] == event.bid_time and row["bid_time"].microsecond == 0
+
+
+def test_ranges_handed_to_writer_threads_land_before_the_checkpoint_returns(lake_dir: Path) -> None:
+    lake = Lake(str(lake_dir))
+    sink = BronzeSink(lake, RUNS, max_rows=10)
+    for start in range(0, 40, 10):
+        _feed(sink, range(start, start + 10))
+        assert sink.full("bids", 0)
+        sink.flush_partition_async("bids", 0)
+    _feed(sink, range(40, 45))
+    sink.flush()  # the checkpoint: waits for the four ranges in flight and writes the rest
+    assert _ranges(lake, "bids") == [(0, 9), (10, 19), (20, 29), (30, 39), (40, 44)]
+    assert sink.files_written == 10  # bids and bids-scored per range
+
+    replay = BronzeSink(lake, RUNS, max_rows=10)  # the commit at 45 never happened; the last one was at 20
+    _feed(replay, range(20, 30))
+    replay.flush_partition_async("bids", 0)
+    _feed(replay, range(30, 45))
+    replay.flush()
+    assert _offsets(lake, "bids") == list(range(45))
+    assert _ranges(lake, "bids") == [(0, 9), (10, 19), (20, 29), (30, 44)]

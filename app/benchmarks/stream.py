@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -106,11 +106,13 @@ def passthrough(
     return {"messages": seen["n"], "seconds": round(seconds, 3), "messages_per_s": round(seen["n"] / seconds)}
 
 
-def full(address: str, settings: Settings, ends: dict[tuple[str, int], int]) -> dict[str, float]:
+def full(
+    address: str, settings: Settings, ends: dict[tuple[str, int], int], commit_interval: float = 2.0
+) -> dict[str, float]:
     """One worker, whole pipeline, bounded by the generator's end offsets."""
     from app.stream import WorkerOptions, run_worker
 
-    summary = run_worker(settings, address, WorkerOptions(stop_at=ends))
+    summary = run_worker(settings, address, WorkerOptions(stop_at=ends, commit_interval_s=commit_interval))
     seconds = max(summary.last_message_at - summary.first_message_at, 1e-9)
     total = sum(summary.processed.values())
     bids = summary.processed.get("bids", 0)
@@ -123,50 +125,59 @@ def full(address: str, settings: Settings, ends: dict[tuple[str, int], int]) -> 
     }
 
 
-def latency(address: str, settings: Settings, bids_per_s: float, seconds: float, seed: int) -> dict[str, Any]:
-    """Worker in the main thread; generator at a steady rate and a bids-scored reader in threads."""
+def latency(
+    address: str, settings: Settings, bids_per_s: float, seconds: float, seed: int, commit_interval: float = 2.0
+) -> dict[str, Any]:
+    """A `python -m app stream` process and the generator at a steady rate; a reader here measures.
+
+    Latency is the time from a bid's produce timestamp to its ``bids-scored`` record being read back.
+    Worker, generator and reader are separate processes (as in production): a reader thread inside the
+    worker's process would take the worker's GIL and inflate what it measures.
+    """
     from confluent_kafka import Consumer
 
-    from app.stream import WorkerOptions, run_worker
     from app.topics import ensure_topics
 
     ensure_topics(address, settings)
     bid_share = 0.78  # the generator's share of bids among its events (users, auctions, closes, bids)
     rate = bids_per_s / bid_share
-    samples: list[float] = []
-    state: dict[str, Any] = {"app": None, "produced": None}
+    env = {
+        **os.environ,
+        "AUCTION_BROKER_ADDRESS": address,
+        "AUCTION_LAKE_URL": settings.lake_url,
+        "AUCTION_STATE_DIR": str(settings.state_dir),
+        "AUCTION_PARTITIONS": str(settings.partitions),
+        "AUCTION_CONSUMER_GROUP": settings.consumer_group,
+    }
+    cmd = [sys.executable, "-m", "app", "stream", "--commit-interval", str(commit_interval)]
+    worker = subprocess.Popen(cmd, env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
     reader = Consumer({**consumer_config(address, "bench-latency-reader"), "enable.auto.commit": False})
     reader.subscribe(["bids-scored"])
-
-    def read() -> None:
+    samples: list[float] = []
+    try:
+        time.sleep(8)  # let the worker join its group first (~3 s with session.timeout.ms=6000)
+        cmd = [sys.executable, "-m", "app", "generate", "--events", str(int(rate * seconds)), "--rate", str(rate),
+               "--seed", str(seed), "--partitions", str(settings.partitions), "--no-progress"]  # fmt: skip
+        generator = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         quiet_since = None
         while True:
             msg = reader.poll(0.2)
             now = time.time() * 1000
             if msg is None or msg.error():
-                if state["produced"] is not None:
+                if generator.poll() is not None:
                     quiet_since = quiet_since or now
-                    if now - quiet_since > 3000 and state["app"] is not None:
-                        state["app"].stop()
-                        return
+                    if now - quiet_since > 3000:
+                        break
                 continue
             quiet_since = None
             samples.append(now - msg.timestamp()[1])
-
-    def produce() -> None:
-        # a separate process: a generator thread here would take the worker's GIL and inflate latency
-        time.sleep(6)  # let the worker join the group first
-        cmd = [sys.executable, "-m", "app", "generate", "--events", str(int(rate * seconds)), "--rate", str(rate),
-               "--seed", str(seed), "--partitions", str(settings.partitions), "--no-progress"]  # fmt: skip
-        env = {**os.environ, "AUCTION_BROKER_ADDRESS": address}
-        subprocess.run(cmd, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        state["produced"] = True
-
-    threads = [threading.Thread(target=read, daemon=True), threading.Thread(target=produce, daemon=True)]
-    for t in threads:
-        t.start()
-    run_worker(settings, address, WorkerOptions(on_ready=lambda app: state.__setitem__("app", app)))
-    reader.close()
+        if generator.returncode:
+            return {"error": f"the generator failed with exit code {generator.returncode}"}
+    finally:
+        reader.close()
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(timeout=60)
     steady = sorted(samples[len(samples) // 10 :])  # drop the first 10 %: warm-up
     if not steady:
         return {"error": "no scored bids were read"}
@@ -183,7 +194,7 @@ def latency(address: str, settings: Settings, bids_per_s: float, seconds: float,
     }
 
 
-def scale(settings: Settings, workers: int, events: int, seed: int) -> dict[str, Any]:
+def scale(settings: Settings, workers: int, events: int, seed: int, commit_interval: float = 2.0) -> dict[str, Any]:
     """``workers`` `python -m app stream` processes on a fresh broker; the data is produced once all joined.
 
     Starting the workers on full topics would measure the rebalance (the first to join takes every
@@ -206,7 +217,7 @@ def scale(settings: Settings, workers: int, events: int, seed: int) -> dict[str,
             "AUCTION_PARTITIONS": str(settings.partitions),
             "AUCTION_CONSUMER_GROUP": f"bench-{workers}",
         }
-        cmd = [sys.executable, "-m", "app", "stream", "--idle-timeout", "8"]
+        cmd = [sys.executable, "-m", "app", "stream", "--idle-timeout", "8", "--commit-interval", str(commit_interval)]
         procs = [subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
                  for _ in range(workers)]  # fmt: skip
         time.sleep(10)  # start-up and group join (~3 s each with session.timeout.ms=6000)
@@ -247,6 +258,8 @@ def scale(settings: Settings, workers: int, events: int, seed: int) -> dict[str,
     help="Generated events for the one-vs-two workers phase (enough to outlast the producer).",
 )
 @click.option("--seed", default=1, show_default=True)
+@click.option("--commit-interval", default=2.0, show_default=True,
+              help="The workers' seconds between checkpoints (the worker's default is 2).")  # fmt: skip
 @click.option("--skip-scale", is_flag=True, help="Skip the one-vs-two worker processes phase.")
 @click.option("--skip-latency", is_flag=True, help="Skip the steady-rate latency phase.")
 @click.option("--quality", is_flag=True, help="Only detection quality: per-bidder precision/recall of alerts.")
@@ -260,6 +273,7 @@ def command(
     latency_seconds: float,
     scale_events: int,
     seed: int,
+    commit_interval: float,
     skip_scale: bool,
     skip_latency: bool,
     quality: bool,
@@ -278,7 +292,8 @@ def command(
         report["goals"] = {"recall": 0.9, "precision": 0.8}
         click.echo(json.dumps({"benchmark": "stream-quality", **report}, indent=2))
         return
-    result: dict[str, Any] = {"benchmark": "stream", "events": events, "partitions": partitions, "cpus": os.cpu_count()}
+    result: dict[str, Any] = {"benchmark": "stream", "events": events, "partitions": partitions,
+                              "commit_interval_s": commit_interval, "cpus": os.cpu_count()}  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="bench-stream-") as tmp:
         root = Path(tmp)
         with EmbeddedBroker() as broker:
@@ -287,13 +302,15 @@ def command(
             result["passthrough_repartitioned_by_bidder"] = passthrough(
                 broker.address, _settings(root, partitions, "ptr"), produced.end_offsets, repartition=True
             )
-            result["full"] = full(broker.address, _settings(root, partitions, "bench-full"), produced.end_offsets)
+            result["full"] = full(
+                broker.address, _settings(root, partitions, "bench-full"), produced.end_offsets, commit_interval
+            )
             result["full_vs_passthrough"] = round(
                 result["full"]["messages_per_s"] / result["passthrough"]["messages_per_s"], 3
             )
         if not skip_scale:
-            one = scale(_settings(root / "scale", partitions, "x"), 1, scale_events, seed)
-            two = scale(_settings(root / "scale", partitions, "x"), 2, scale_events, seed)
+            one = scale(_settings(root / "scale", partitions, "x"), 1, scale_events, seed, commit_interval)
+            two = scale(_settings(root / "scale", partitions, "x"), 2, scale_events, seed, commit_interval)
             steady = (one["scored_bids_per_s"], two["scored_bids_per_s"])
             ratio = round(steady[1] / steady[0], 3) if all(steady) else None
             result["scale"] = {"one": one, "two": two, "two_vs_one": ratio}
@@ -302,7 +319,8 @@ def command(
             for n, bids_per_s in enumerate(float(r) for r in rates.split(",") if r.strip()):
                 with EmbeddedBroker() as broker:
                     settings = _settings(root / f"latency{n}", partitions, "bench-latency")
-                    result["latency"].append(latency(broker.address, settings, bids_per_s, latency_seconds, seed + 1))
+                    phase = latency(broker.address, settings, bids_per_s, latency_seconds, seed + 1, commit_interval)
+                    result["latency"].append(phase)
     result["goals"] = {
         "scored_bids_per_s_per_worker": 25_000,
         "full_vs_passthrough": 0.6,
