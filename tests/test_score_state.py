@@ -88,3 +88,28 @@ def test_a_pause_drops_the_cache_and_the_next_read_goes_to_the_store() -> None:
     context.data[(b"a:a1", "s")] = orjson.dumps([None, 7, "", {}, {}, [], 0])  # what recovery restored
     assert cache.stores(0).auctions["a1"][1] == 7
     assert cache.stores(0).auctions["a2"] is None  # never written
+
+
+class _Partition:
+    """A store partition that says whether it recovered anything (Quix's ``main_cf_has_user_data``)."""
+
+    def __init__(self, has_data: bool) -> None:
+        self.has_data = has_data
+
+    def main_cf_has_user_data(self) -> bool:
+        return self.has_data
+
+
+def test_a_partition_that_recovered_nothing_is_not_read_for_new_ids() -> None:
+    context = _Context()
+    context.data[(b"a:a1", "s")] = orjson.dumps("stale")  # would be read if the cache asked the store
+    context.store.partitions[0] = _Partition(has_data=False)
+    fresh = StateCache(context, "s", max_entries=1).stores(0)
+    assert fresh.auctions["a1"] is None and fresh.bidders["u1"] is None
+    fresh.auctions["a2"] = [1]
+    fresh.auctions.changed("a2")
+    fresh.auctions.clear()  # evicted: what the store holds is no longer all here
+    assert fresh.auctions["a1"] == "stale"
+
+    context.store.partitions[0] = _Partition(has_data=True)  # reassigned, state recovered from the changelog
+    assert StateCache(context, "s").stores(0).auctions["a1"] == "stale"
