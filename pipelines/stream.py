@@ -32,6 +32,7 @@ from pipelines.bronze import BronzeSink, RangeBuffer, epoch_day
 from pipelines.contracts import (
     EPOCH,
     SCHEMA_VERSION,
+    TOPIC_KEYS,
     TOPIC_MODELS,
     Alert,
     DeadLetter,
@@ -72,6 +73,8 @@ def raw_text(value: bytes | None) -> tuple[str, str]:
 
 
 DAY_MS = 86_400_000
+#: where each topic's message key sits in the primitives (bids and auctions: auction_id; users: user_id)
+_KEY_FIELD = {"bids": 1, "auctions": 0, "users": 0}
 #: fraud_reasons as JSON, by reasons (a few hundred combinations occur)
 _REASONS: dict[tuple[str, ...], bytes] = {}
 
@@ -120,22 +123,39 @@ class Processor:
     ) -> list[Out]:
         return self.steps[topic](partition, offset, key, value, ts, stores)
 
+    def _validated(
+        self,
+        topic: str,
+        fast: Callable[[bytes], Any],
+        partition: int,
+        offset: int,
+        key: bytes | None,
+        value: bytes | None,
+        ts: int,
+    ) -> tuple[RangeBuffer, str | None, bytes, tuple[Any, ...]] | list[Out]:
+        """(bronze buffer, key text, canonical value, primitives) of a valid message, or its dead letter."""
+        buffer = self.sink.note(topic, partition, offset)
+        key_text = key.decode("utf-8", "replace") if key is not None else None
+        fields = fast(value) if value is not None else None
+        if fields is None:
+            checked = _slow_path(topic, value)
+            if isinstance(checked, str):
+                return [self._dead_letter(topic, partition, offset, key, key_text, value, ts, checked, buffer)]
+            value, fields = checked
+        assert value is not None
+        if key_text != fields[_KEY_FIELD[topic]]:
+            error = f"message key {key_text!r} is not the event's {TOPIC_KEYS[topic]}"
+            return [self._dead_letter(topic, partition, offset, key, key_text, value, ts, error, buffer)]
+        return buffer, key_text, value, fields
+
     def _bid(
         self, partition: int, offset: int, key: bytes | None, value: bytes | None, ts: int, stores: Stores
     ) -> list[Out]:
-        buffer = self.sink.note("bids", partition, offset)
-        key_text = key.decode("utf-8", "replace") if key is not None else None
-        fields = fast_bid(value) if value is not None else None
-        if fields is None:
-            checked = _slow_path("bids", value)
-            if isinstance(checked, str):
-                return [self._dead_letter("bids", partition, offset, key, key_text, value, ts, checked, buffer)]
-            value, fields = checked
-        assert value is not None
+        checked = self._validated("bids", fast_bid, partition, offset, key, value, ts)
+        if isinstance(checked, list):
+            return checked
+        buffer, key_text, value, fields = checked
         bid_id, auction_id, bidder_id, cents, currency, t_ms, channel, device_id, event_ms = fields
-        if key_text != auction_id:
-            error = f"message key {key_text!r} is not the event's auction_id"
-            return [self._dead_letter("bids", partition, offset, key, key_text, value, ts, error, buffer)]
         outcome = on_bid(bid_id, auction_id, bidder_id, cents, currency, t_ms, channel, device_id, stores, self.users)
         if isinstance(outcome, str):
             return [self._dead_letter("bids", partition, offset, key, key_text, value, ts, outcome, buffer)]
@@ -155,23 +175,14 @@ class Processor:
     def _auction(
         self, partition: int, offset: int, key: bytes | None, value: bytes | None, ts: int, stores: Stores
     ) -> list[Out]:
-        buffer = self.sink.note("auctions", partition, offset)
-        key_text = key.decode("utf-8", "replace") if key is not None else None
-        fields = fast_auction(value) if value is not None else None
-        if fields is None:
-            checked = _slow_path("auctions", value)
-            if isinstance(checked, str):
-                return [self._dead_letter("auctions", partition, offset, key, key_text, value, ts, checked, buffer)]
-            value, fields = checked
-        assert value is not None
+        checked = self._validated("auctions", fast_auction, partition, offset, key, value, ts)
+        if isinstance(checked, list):
+            return checked
+        buffer, key_text, value, fields = checked
         auction_id, seller_id, category, start_cents, currency, start_ms, end_ms, status, winner_id, event_ms = fields
         closed = status == "closed"
-        error = (
-            f"message key {key_text!r} is not the event's auction_id"
-            if key_text != auction_id
-            else on_auction(
-                auction_id, seller_id, category, start_cents, currency, start_ms, end_ms, closed, winner_id, stores
-            )
+        error = on_auction(
+            auction_id, seller_id, category, start_cents, currency, start_ms, end_ms, closed, winner_id, stores
         )
         if error is not None:
             return [self._dead_letter("auctions", partition, offset, key, key_text, value, ts, error, buffer)]
@@ -181,19 +192,10 @@ class Processor:
     def _user(
         self, partition: int, offset: int, key: bytes | None, value: bytes | None, ts: int, stores: Stores
     ) -> list[Out]:
-        buffer = self.sink.note("users", partition, offset)
-        key_text = key.decode("utf-8", "replace") if key is not None else None
-        fields = fast_user(value) if value is not None else None
-        if fields is None:
-            checked = _slow_path("users", value)
-            if isinstance(checked, str):
-                return [self._dead_letter("users", partition, offset, key, key_text, value, ts, checked, buffer)]
-            value, fields = checked
-        assert value is not None
-        user_id, signup_ms, event_ms = fields
-        if key_text != user_id:
-            error = f"message key {key_text!r} is not the event's user_id"
-            return [self._dead_letter("users", partition, offset, key, key_text, value, ts, error, buffer)]
+        checked = self._validated("users", fast_user, partition, offset, key, value, ts)
+        if isinstance(checked, list):
+            return checked
+        buffer, key_text, value, (user_id, signup_ms, event_ms) = checked
         self.users.add(user_id, signup_ms)
         buffer.add_json("users", value, offset, key_text, ts, event_ms // DAY_MS)
         return []
