@@ -3,8 +3,9 @@
 :func:`define_pipeline` builds the Quix graph and nothing else (the runtime lives in ``app/stream.py``).
 The graph is deliberately short, because Quix's per-operation overhead dominates at tens of thousands of
 messages per second: one ``update`` per input stream does all the work (:meth:`Processor.process`), which
-returns ``(topic, key, value bytes)`` records that go straight to Quix's producer (no ``to_topic``). ``auctions`` and
-``bids`` (both keyed by ``auction_id``, so co-partitioned) are concatenated into one stream with one
+returns ``(topic, key, value bytes)`` records that go straight to the outputs' producer
+(:class:`pipelines.outputs.OutputProducer`, no ``to_topic``). ``auctions`` and ``bids`` (both keyed by
+``auction_id``, so co-partitioned) are concatenated into one stream with one
 state store, so a bid sees its auction's window, seller and category. Quix then consumes the two topics
 aligned by message timestamp, so an auction's opening is processed before its bids even when they sit in
 different fetches; that alignment costs a few microseconds per message and some latency (it waits for a
