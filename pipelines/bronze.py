@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
@@ -42,8 +42,9 @@ DESTINATIONS: dict[str, tuple[str, ...]] = {
 }
 
 
-SCORE_COLUMNS = ("fraud_score", "fraud_reasons")
 _META = ("_broker_run", "_partition", "_offset", "_key", "_ingest_time")
+#: outputs whose rows are built in Python (rare); every valid input (and bids-scored) comes as canonical JSON
+_PYTHON_ROWS = ("fraud-alerts", "dead-letters")
 _EPOCH_DAY = dt.date(1970, 1, 1)
 
 
@@ -68,14 +69,28 @@ class Columns:
         self.days.append(day)
 
     def arrays(self, schema: pa.Schema, run: str, partition: int) -> dict[str, pa.Array]:
-        n = len(self.days)
-        out = {name: pa.array(self.data[name], schema.field(name).type) for name in self.data if name in self.names}
-        out["_broker_run"] = pa.array([run] * n, pa.string())
-        out["_partition"] = pa.array([partition] * n, pa.int32())
-        out["_offset"] = pa.array(self.data["_offset"], pa.int64())
-        out["_key"] = pa.array(self.data["_key"], pa.string())
-        out["_ingest_time"] = pa.array(self.data["_ingest_time"], pa.int64()).cast(schema.field("_ingest_time").type)
-        return out
+        out = {name: pa.array(self.data[name], schema.field(name).type) for name in self.names}
+        data = self.data
+        return {**out, **_meta_arrays(schema, run, partition, data["_offset"], data["_key"], data["_ingest_time"])}
+
+
+def _meta_arrays(
+    schema: pa.Schema,
+    run: str,
+    partition: int,
+    offsets: Sequence[int],
+    keys: Sequence[str | None],
+    times: Sequence[int],
+) -> dict[str, pa.Array]:
+    """The broker metadata columns of a range's rows."""
+    n = len(offsets)
+    return {
+        "_broker_run": pa.array([run] * n, pa.string()),
+        "_partition": pa.array([partition] * n, pa.int32()),
+        "_offset": pa.array(offsets, pa.int64()),
+        "_key": pa.array(keys, pa.string()),
+        "_ingest_time": pa.array(times, pa.int64()).cast(schema.field("_ingest_time").type),
+    }
 
 
 class JsonRows:
@@ -99,13 +114,8 @@ class JsonRows:
         """Contract, metadata (and score) columns of every row, the day of each row, and whether it is scored."""
         values, offsets, keys, times, days, scores = zip(*self.rows, strict=True)
         contract = _parse(self.topic, values)
-        n = len(values)
         arrays: dict[str, Any] = dict(zip(contract.column_names, contract.columns, strict=True))
-        arrays["_broker_run"] = pa.array([run] * n, pa.string())
-        arrays["_partition"] = pa.array([partition] * n, pa.int32())
-        arrays["_offset"] = pa.array(offsets, pa.int64())
-        arrays["_key"] = pa.array(keys, pa.string())
-        arrays["_ingest_time"] = pa.array(times, pa.int64()).cast(schema.field("_ingest_time").type)
+        arrays.update(_meta_arrays(schema, run, partition, offsets, keys, times))
         scored = scores[0] is not None
         if scored:
             arrays["fraud_score"] = pa.array([score for score, _ in scores], pa.float64())
@@ -126,8 +136,8 @@ def _parse(topic: str, values: tuple[bytes, ...]) -> pa.Table:
     except (pa.ArrowInvalid, ValueError):  # a value the JSON reader reads differently: go through the model
         model = TOPIC_MODELS[topic]
         rows = [model.model_validate_json(value).__dict__ for value in values]
-        return pa.Table.from_pylist(rows, schema=arrow_schema(model))
-    target = arrow_schema(TOPIC_MODELS[topic])
+        return pa.Table.from_pylist(rows, schema=_contract_schema(topic))
+    target = _contract_schema(topic)
     return pa.Table.from_arrays([parsed.column(f.name).cast(f.type) for f in target], schema=target)
 
 
@@ -142,13 +152,12 @@ class RangeBuffer:
         self.rows = 0
 
     def add(self, dest: str, values: Mapping[str, Any], offset: int, key: str | None, ts: int, day: int) -> None:
-        """Append a row; ``values`` holds the contract's columns (a model's ``__dict__`` or a dict)."""
+        """Append an alert or dead-letter row; ``values`` holds the contract's columns (a dict)."""
         columns = self.dests.get(dest)
         if columns is None:
-            names = tuple(f.name for f in self._schemas[dest] if f.name not in _META)
-            if dest == "bids":  # bids and bids-scored share their columns; scores go alongside
-                names = (*names, *SCORE_COLUMNS)
-            columns = self.dests[dest] = Columns(names)
+            if dest not in _PYTHON_ROWS:  # its file would collide with the JSON rows' file of this range
+                raise ValueError(f"bronze rows for {dest} come as canonical JSON (add_json), not as values")
+            columns = self.dests[dest] = Columns(tuple(f.name for f in self._schemas[dest] if f.name not in _META))
         columns.append(values, offset, key, ts, day)
         self.rows += 1
 
@@ -173,48 +182,29 @@ class RangeBuffer:
         """(destination, table, day of each row) for every destination with rows."""
         out = []
         for dest, columns in self.dests.items():
-            if dest == "bids":
-                arrays = columns.arrays(self._schemas["bids-scored"], run, partition)
-                for name in ("bids", "bids-scored"):
-                    out.append((name, self._table(name, arrays), columns.days))
-            else:
-                out.append((dest, self._table(dest, columns.arrays(self._schemas[dest], run, partition)), columns.days))
+            out.append((dest, self._table(dest, columns.arrays(self._schemas[dest], run, partition)), columns.days))
         if self.json is not None and len(self.json):
             topic = self.json.topic
             arrays, days, scored = self.json.arrays(self._schemas[topic], run, partition)
             if scored:
                 out.append(("bids-scored", self._table("bids-scored", arrays), days))
             out.append((topic, self._table(topic, arrays), days))
-        return _merged(out)
+        return out
 
     def _table(self, dest: str, arrays: Mapping[str, Any]) -> pa.Table:
         schema = self._schemas[dest]
         return pa.Table.from_arrays([arrays[f.name] for f in schema], schema=schema)
 
 
-def _merged(tables: list[tuple[str, pa.Table, list[int]]]) -> list[tuple[str, pa.Table, list[int]]]:
-    """One table per destination (rows of a range may come from both the JSON and the column path), by offset."""
-    by_dest: dict[str, list[tuple[pa.Table, list[int]]]] = {}
-    for dest, table, days in tables:
-        by_dest.setdefault(dest, []).append((table, days))
-    out = []
-    for dest, parts in by_dest.items():
-        if len(parts) == 1:
-            out.append((dest, *parts[0]))
-            continue
-        table = pa.concat_tables([t for t, _ in parts])
-        days = [d for _, ds in parts for d in ds]
-        order = pc.sort_indices(table, [("_offset", "ascending")])
-        out.append((dest, table.take(order), pc.take(pa.array(days, pa.int32()), order).to_pylist()))
-    return out
+@functools.cache
+def _contract_schema(topic: str) -> pa.Schema:
+    return arrow_schema(TOPIC_MODELS[topic])
 
 
 @functools.cache
 def _json_schema(topic: str) -> pa.Schema:
     """The contract's Arrow schema as the JSON reader should read it: money as text (cast to decimal after)."""
-    return pa.schema(
-        [f.with_type(pa.string()) if pa.types.is_decimal(f.type) else f for f in arrow_schema(TOPIC_MODELS[topic])]
-    )
+    return pa.schema([f.with_type(pa.string()) if pa.types.is_decimal(f.type) else f for f in _contract_schema(topic)])
 
 
 def epoch_day(moment: dt.datetime) -> int:
@@ -289,12 +279,6 @@ class BronzeSink(BaseSink):
         for tp in list(self._buffers):
             self._submit(tp)
         self._wait()
-
-    def flush_partition(self, topic: str, partition: int) -> None:
-        """Write one input partition's buffered range now."""
-        buffer = self._buffers.pop((topic, partition), None)
-        if buffer is not None:
-            self.files_written += self._write((topic, partition), buffer, self._next[(topic, partition)] - 1)
 
     def flush_partition_async(self, topic: str, partition: int) -> None:
         """Hand a full range to a writer thread; the next checkpoint waits for it before the commit.

@@ -21,9 +21,9 @@ DAY = 86_400_000
 def _feed(sink: BronzeSink, offsets: range, day_of: Any = None) -> None:
     for offset in offsets:
         t = T0 + (day_of(offset) if day_of else 0) * DAY + offset
-        event = Bid.model_validate_json(bid(offset, 1, 20, t, 1000 + offset)[2] or b"")
-        values = {**event.__dict__, "fraud_score": 0.0, "fraud_reasons": []}
-        sink.note("bids", 0, offset).add("bids", values, offset, "a1", t, epoch_day(event.event_time))
+        value = bid(offset, 1, 20, t, 1000 + offset)[2] or b""
+        event = Bid.model_validate_json(value)
+        sink.note("bids", 0, offset).add_json("bids", value, offset, "a1", t, epoch_day(event.event_time), (0.0, []))
 
 
 def _offsets(lake: Lake, table: str) -> list[int]:
@@ -120,7 +120,7 @@ def test_a_full_buffer_can_be_flushed_early(lake_dir: Path, max_rows: int) -> No
     sink = BronzeSink(Lake(str(lake_dir)), RUNS, max_rows=max_rows)
     _feed(sink, range(0, 7))
     assert sink.full("bids", 0)
-    sink.flush_partition("bids", 0)
+    sink.flush_partition_async("bids", 0)
     assert not sink.full("bids", 0)
 
 
@@ -177,3 +177,10 @@ def test_ranges_handed_to_writer_threads_land_before_the_checkpoint_returns(lake
     replay.flush()
     assert _offsets(lake, "bids") == list(range(45))
     assert _ranges(lake, "bids") == [(0, 9), (10, 19), (20, 29), (30, 44)]
+
+
+def test_input_rows_only_come_as_canonical_json(lake_dir: Path) -> None:
+    buffer = BronzeSink(Lake(str(lake_dir)), RUNS).note("bids", 0, 0)
+    event = Bid.model_validate_json(bid(0, 1, 20, T0, 1000)[2] or b"")
+    with pytest.raises(ValueError, match="add_json"):
+        buffer.add("bids-scored", event.__dict__, 0, "a1", T0, epoch_day(event.event_time))
