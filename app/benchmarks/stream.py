@@ -42,6 +42,18 @@ def _settings(root: Path, partitions: int, group: str) -> Settings:
     )
 
 
+def _worker_env(address: str, settings: Settings, lake_url: str = "", group: str = "") -> dict[str, str]:
+    """The environment of a `python -m app` subprocess on ``settings`` (optionally another lake and group)."""
+    return {
+        **os.environ,
+        "AUCTION_BROKER_ADDRESS": address,
+        "AUCTION_LAKE_URL": lake_url or settings.lake_url,
+        "AUCTION_STATE_DIR": str(settings.state_dir),
+        "AUCTION_PARTITIONS": str(settings.partitions),
+        "AUCTION_CONSUMER_GROUP": group or settings.consumer_group,
+    }
+
+
 def _produce(address: str, events: int, seed: int, partitions: int, rate: float | None = None) -> Any:
     from pipelines.generate import GeneratorConfig, to_broker
 
@@ -141,14 +153,7 @@ def latency(
     ensure_topics(address, settings)
     bid_share = 0.78  # the generator's share of bids among its events (users, auctions, closes, bids)
     rate = bids_per_s / bid_share
-    env = {
-        **os.environ,
-        "AUCTION_BROKER_ADDRESS": address,
-        "AUCTION_LAKE_URL": settings.lake_url,
-        "AUCTION_STATE_DIR": str(settings.state_dir),
-        "AUCTION_PARTITIONS": str(settings.partitions),
-        "AUCTION_CONSUMER_GROUP": settings.consumer_group,
-    }
+    env = _worker_env(address, settings)
     cmd = [sys.executable, "-m", "app", "stream", "--commit-interval", str(commit_interval)]
     worker = subprocess.Popen(cmd, env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
@@ -209,14 +214,9 @@ def scale(settings: Settings, workers: int, events: int, seed: int, commit_inter
 
     with EmbeddedBroker() as broker:
         ensure_topics(broker.address, settings)
-        env = {
-            **os.environ,
-            "AUCTION_BROKER_ADDRESS": broker.address,
-            "AUCTION_LAKE_URL": settings.lake_url + f"-{workers}",
-            "AUCTION_STATE_DIR": str(settings.state_dir),
-            "AUCTION_PARTITIONS": str(settings.partitions),
-            "AUCTION_CONSUMER_GROUP": f"bench-{workers}",
-        }
+        env = _worker_env(
+            broker.address, settings, lake_url=settings.lake_url + f"-{workers}", group=f"bench-{workers}"
+        )
         cmd = [sys.executable, "-m", "app", "stream", "--idle-timeout", "8", "--commit-interval", str(commit_interval)]
         procs = [subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
                  for _ in range(workers)]  # fmt: skip
