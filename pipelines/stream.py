@@ -42,7 +42,7 @@ from pipelines.contracts import (
 )
 from pipelines.fastpath import fast_auction, fast_bid, fast_user
 from pipelines.outputs import OutputProducer
-from pipelines.score import MemoryStores, Scored, Stores, UserDirectory, alert_id, on_auction, on_bid
+from pipelines.score import DAY_MS, MemoryStores, Scored, Stores, UserDirectory, alert_id, on_auction, on_bid
 from pipelines.state import StateCache
 
 #: what the processing step emits: (output topic, key, serialized value)
@@ -73,7 +73,6 @@ def raw_text(value: bytes | None) -> tuple[str, str]:
         return base64.b64encode(value).decode("ascii"), "base64"
 
 
-DAY_MS = 86_400_000
 #: where each topic's message key sits in the primitives (bids and auctions: auction_id; users: user_id)
 _KEY_FIELD = {"bids": 1, "auctions": 0, "users": 0}
 #: fraud_reasons as JSON, by reasons (a few hundred combinations occur)
