@@ -121,6 +121,16 @@ def alert_id(bidder_id: str, auction_id: str) -> str:
 # {seller|rival: auctions}].
 
 
+def _new_auction() -> list[Any]:
+    """An auction's state before anything happened (called only for an id seen the first time)."""
+    return [None, 0, "", {}, {}, [], 0]
+
+
+def _new_profile() -> list[Any]:
+    """A bidder's profile before its first bid (called only for an id seen the first time)."""
+    return [[], 0, {}, [], 0, 0, 0, {}]
+
+
 def on_auction(
     auction_id: str,
     seller_id: str,
@@ -139,7 +149,7 @@ def on_auction(
     auctions = stores.auctions
     state = auctions[auction_id]
     if state is None:
-        state = auctions[auction_id] = [None, 0, "", {}, {}, [], 0]
+        state = auctions[auction_id] = _new_auction()
     was_closed = state[0] is not None and state[0][6]
     state[0] = [seller_id, category, start_ms, end_ms, currency, start_cents, closed]
     auctions.changed(auction_id)
@@ -148,7 +158,7 @@ def on_auction(
         for bidder in state[4]:
             profile = bidders[bidder]
             if profile is None:
-                profile = bidders[bidder] = [[], 0, {}, [], 0, 0, 0, {}]
+                profile = bidders[bidder] = _new_profile()
             profile[5] += 1
             if bidder == winner_id:
                 profile[6] += 1
@@ -176,7 +186,7 @@ def on_bid(
     auctions = stores.auctions
     state = auctions[auction_id]
     if state is None:  # stored at once: no error is possible without the auction's own event
-        state = auctions[auction_id] = [None, 0, "", {}, {}, [], 0]
+        state = auctions[auction_id] = _new_auction()
     info, n_bids, leader, seen, bidders, alerted, high = state
     if bid_id in seen:
         return f"duplicate bid_id {bid_id}"
@@ -195,7 +205,7 @@ def on_bid(
     profiles = stores.bidders
     profile = profiles[bidder_id]
     if profile is None:
-        profile = profiles[bidder_id] = [[], 0, {}, [], 0, 0, 0, {}]
+        profile = profiles[bidder_id] = _new_profile()
     sellers = profile[2]
 
     # per auction and per (bidder, auction); the bidder's auctions, and of those this seller's
