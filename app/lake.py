@@ -102,10 +102,12 @@ class Lake:
             self.fs.pipe_file(target, data)
         return target
 
-    def write_parquet(self, relpath: str, table: pa.Table, compression: str = "zstd") -> str:
+    def write_parquet(
+        self, relpath: str, table: pa.Table, compression: str = "zstd", use_dictionary: bool = True
+    ) -> str:
         """Write a table as one Parquet file atomically."""
         buffer = io.BytesIO()
-        pq.write_table(table, buffer, compression=compression)
+        pq.write_table(table, buffer, compression=compression, use_dictionary=use_dictionary)
         return self.write_bytes(relpath, buffer.getvalue())
 
     def list_files(self, relpath: str, suffix: str = ".parquet") -> list[str]:
