@@ -2,9 +2,9 @@
 
 The graph itself is :func:`pipelines.stream.define_pipeline`. Several `python -m app stream` processes
 share the partitions (one consumer group). Delivery is at-least-once (tansu's transactions are
-unsound) with idempotent sinks; the local state directory is private to the process and wiped on start,
-so state always comes back from the changelog topics (a Quix app restarted on tansu with its old state
-directory crashes with ``InvalidStoreChangelogOffset``, because of tansu's low high watermark).
+unsound) with idempotent sinks. The scoring state is the worker's own (:mod:`pipelines.state`: memory
+plus a changelog topic per consumer group, read back when a partition is assigned), not a Quix store;
+Quix still wants a state directory, which is private to the process and wiped on start.
 """
 
 from __future__ import annotations
@@ -23,9 +23,21 @@ from typing import Any
 from app.errors import UserError
 from app.lake import Lake
 from app.settings import Settings
-from app.topics import INPUT_TOPICS, broker_run_id, consumer_config, ensure_topics, producer_config, topic_config
+from app.topics import (
+    INPUT_TOPICS,
+    TOPICS,
+    broker_run_id,
+    changelog_topic,
+    client_config,
+    consumer_config,
+    ensure_topics,
+    producer_config,
+    topic_config,
+)
 
 OUTPUT_TOPICS = ("bids-scored", "fraud-alerts", "dead-letters")
+#: the inputs whose partitions share one state (co-partitioned by auction_id)
+STATEFUL_TOPICS = ("auctions", "bids")
 #: collect the young generation every 50k allocations instead of 700 (the state is long-lived)
 GC_THRESHOLDS = (50_000, 20, 100)
 MARK_EVERY = 1000
@@ -43,6 +55,12 @@ class WorkerSummary:
     last_message_at: float = 0.0
     marks: list[float] = field(default_factory=list)
     """Wall-clock time of every ``MARK_EVERY``-th message: throughput over any window (benchmarks)."""
+    state_recoveries: int = 0
+    """Partitions whose state was read back from the changelog (each assignment's first use)."""
+    state_releases: int = 0
+    """Times this worker dropped the state of partitions it gave up (rebalances)."""
+    state_records: int = 0
+    """Changelog records written."""
 
 
 @dataclass(frozen=True)
@@ -89,20 +107,83 @@ def _alive(pid: int) -> bool:
     return True
 
 
+@dataclass(frozen=True)
+class Built:
+    """What :func:`build_application` returns."""
+
+    app: Any
+    processor: Any
+    """The :class:`pipelines.stream.Processor` (its bronze sink counts files)."""
+    state: Any
+    """The :class:`pipelines.state.StateCache` (recoveries, releases, changelog records)."""
+    reader: Any
+    """The changelog reader (a confluent-kafka Consumer): the caller closes it."""
+
+
+def _application_class() -> type:
+    """Quix's Application, telling the stream's state which partitions this process gave up."""
+    from quixstreams import Application
+
+    class WorkerApplication(Application):
+        """Calls ``on_released(partitions)`` after partitions were revoked (their last checkpoint committed) or
+        lost (not committed): their state here may be stale from then on, the next owner recovers it."""
+
+        on_released: Callable[[set[int]], None] = staticmethod(lambda partitions: None)
+
+        def _on_revoke(self, consumer: Any, topic_partitions: list[Any]) -> None:
+            try:
+                super()._on_revoke(consumer, topic_partitions)
+            finally:
+                self.on_released({tp.partition for tp in topic_partitions})
+
+        def _on_lost(self, consumer: Any, topic_partitions: list[Any]) -> None:
+            try:
+                super()._on_lost(consumer, topic_partitions)
+            finally:
+                self.on_released({tp.partition for tp in topic_partitions})
+
+    return WorkerApplication
+
+
+def check_partitions(address: str, settings: Settings, names: tuple[str, ...]) -> None:
+    """Every topic the worker reads or writes by partition number has ``settings.partitions`` partitions.
+
+    auctions and bids are co-partitioned by auction_id and partition p's state goes to the changelog's
+    partition p: a topic auto-created with the broker's defaults (e.g. by a producer) breaks both.
+    """
+    from app.topics import describe_topics
+
+    found = {info.name: info for info in describe_topics(address, settings.broker_timeout_s)}
+    for name in names:
+        info = found.get(name)
+        problem = ""
+        if info is None:
+            problem = f"topic {name} does not exist"
+        elif info.partitions != settings.partitions:
+            problem = f"topic {name} has {info.partitions} partitions, not AUCTION_PARTITIONS={settings.partitions}"
+        elif "retention.ms" not in info.config:
+            problem = f"topic {name} has no explicit retention.ms"
+        if problem:
+            raise UserError(
+                f"{problem} (auto-created, e.g. by a producer, before `python -m app topics`?): "
+                "delete the topics and create them with `python -m app topics`"
+            )
+
+
 def build_application(
     settings: Settings,
     address: str,
     state_dir: Path,
     options: WorkerOptions,
     on_processed: Callable[[str, int, int], None] | None = None,
-) -> tuple[Any, Any]:
-    """The Quix Application with the pipeline defined on it, and its Processor (for its counters)."""
-    from quixstreams import Application
+) -> Built:
+    """The Quix Application with the pipeline defined on it, and the parts the caller reports on or closes."""
+    from confluent_kafka import Consumer
     from quixstreams.models import TopicConfig
-    from quixstreams.models.topics.exceptions import TopicPartitionsMismatch
 
     from pipelines.bronze import BronzeSink
     from pipelines.outputs import OutputProducer
+    from pipelines.state import StateCache, recover
     from pipelines.stream import Processor, define_pipeline
 
     consumer = {k: v for k, v in consumer_config(address, settings.consumer_group).items()
@@ -113,7 +194,7 @@ def build_application(
     # latency (measured by `bench stream`): fetches and output batches wait less than the shared defaults
     consumer["fetch.wait.max.ms"] = 10
     producer["linger.ms"] = 5
-    app = Application(
+    app = _application_class()(
         broker_address=address,
         consumer_group=settings.consumer_group,
         auto_offset_reset="earliest",
@@ -122,7 +203,7 @@ def build_application(
         consumer_extra_config=consumer,
         producer_extra_config=producer,
         state_dir=state_dir,
-        loglevel=options.loglevel,  # type: ignore[arg-type]
+        loglevel=options.loglevel,
         # Quix's time-aligned consumption (auctions with bids) fills its buffer with one consume() call
         # that waits this long for a full batch: at 0.2 s every message waited ~0.2 s (p50 0.4 s at 5k bids/s)
         consumer_poll_timeout=0.005,
@@ -140,18 +221,20 @@ def build_application(
     lake.check_writable()
     runs = {name: broker_run_id(address, name, settings.broker_timeout_s) for name in INPUT_TOPICS}
     processor = Processor(BronzeSink(lake, runs))
-    try:
-        define_pipeline(app, processor, inputs, outputs, OutputProducer({"bootstrap.servers": address, **producer}))
-    except (KeyError, TopicPartitionsMismatch) as exc:
-        # Quix derives the changelog's config from the inputs' explicit retention and partition counts
-        if isinstance(exc, KeyError) and exc.args != ("retention.ms",):
-            raise
-        problem = "has no explicit retention.ms" if isinstance(exc, KeyError) else "differs in partition count"
-        raise UserError(
-            f"an input topic {problem} (auto-created, e.g. by a producer, before `python -m app topics`?): "
-            "delete the topics and create them with `python -m app topics`"
-        ) from None
-    return app, processor
+    output = OutputProducer({"bootstrap.servers": address, **producer})
+    changelog = changelog_topic(settings.consumer_group)
+    reader = Consumer(
+        {**client_config(address), "group.id": settings.consumer_group, "enable.auto.commit": False,
+         "enable.partition.eof": True, "fetch.wait.max.ms": 10}
+    )  # fmt: skip
+    state = StateCache(
+        output.produce_to,
+        changelog,
+        lambda partition: recover(reader, changelog, partition, STATEFUL_TOPICS, settings.broker_timeout_s),
+    )
+    app.on_released = state.forget
+    define_pipeline(app, processor, inputs, outputs, output, state)
+    return Built(app, processor, state, reader)
 
 
 def exit_if_stuck_after_failure(app: Any, seconds: float, exit: Callable[[int], Any] = os._exit) -> None:
@@ -175,7 +258,10 @@ def exit_if_stuck_after_failure(app: Any, seconds: float, exit: Callable[[int], 
 def run_worker(settings: Settings, address: str, options: WorkerOptions | None = None) -> WorkerSummary:
     """Run one stream worker until signalled, idle, or past ``options.stop_at``; returns what it did."""
     options = options or WorkerOptions()
+    changelog = changelog_topic(settings.consumer_group)
     ensure_topics(address, settings)
+    ensure_topics(address, settings, (changelog,), compact=True)
+    check_partitions(address, settings, (*TOPICS, changelog))
     state_dir = _private_state_dir(settings)
     summary = WorkerSummary()
     remaining = dict(options.stop_at or {})
@@ -199,7 +285,8 @@ def run_worker(settings: Settings, address: str, options: WorkerOptions | None =
                 summary.stopped_by = "end offsets"
                 holder["app"].stop()
 
-    app, processor = build_application(settings, address, state_dir, options, on_processed)
+    built = build_application(settings, address, state_dir, options, on_processed)
+    app = built.app
     if options.fail_exit_after_s is not None:
         exit_if_stuck_after_failure(app, options.fail_exit_after_s)
     holder["app"] = app
@@ -218,6 +305,9 @@ def run_worker(settings: Settings, address: str, options: WorkerOptions | None =
             summary.stopped_by = "idle"
     finally:
         gc.set_threshold(*thresholds)
+        built.reader.close()
         shutil.rmtree(state_dir, ignore_errors=True)
-    summary.bronze_files = processor.sink.files_written
+    summary.bronze_files = built.processor.sink.files_written
+    summary.state_recoveries, summary.state_releases = built.state.recoveries, built.state.releases
+    summary.state_records = built.state.records_written
     return summary

@@ -46,9 +46,18 @@ def consumer_config(address: str, group: str) -> dict[str, Any]:
     }
 
 
-def topic_config(settings: Settings) -> dict[str, str]:
-    """Explicit config for every topic (tansu reports `retention.ms` only when set at creation)."""
-    return {"retention.ms": str(settings.retention_ms), "retention.bytes": "-1", "cleanup.policy": "delete"}
+def topic_config(settings: Settings, compact: bool = False) -> dict[str, str]:
+    """Explicit config for every topic (tansu reports `retention.ms` only when set at creation).
+
+    ``compact``: keep the last record of each key (the stream state's changelog) instead of deleting by age.
+    """
+    policy = "compact" if compact else "delete"
+    return {"retention.ms": str(settings.retention_ms), "retention.bytes": "-1", "cleanup.policy": policy}
+
+
+def changelog_topic(group: str) -> str:
+    """The stream state's changelog topic of a consumer group (state is only valid with its group's offsets)."""
+    return f"changelog-{group}-scoring"
 
 
 def _admin(address: str) -> Any:
@@ -57,7 +66,9 @@ def _admin(address: str) -> Any:
     return AdminClient(client_config(address))
 
 
-def ensure_topics(address: str, settings: Settings, names: tuple[str, ...] = TOPICS) -> list[str]:
+def ensure_topics(
+    address: str, settings: Settings, names: tuple[str, ...] = TOPICS, compact: bool = False
+) -> list[str]:
     """Create the topics that do not exist yet; returns the names created. Existing ones are left as is."""
     from confluent_kafka import KafkaError
     from confluent_kafka.admin import NewTopic
@@ -65,7 +76,7 @@ def ensure_topics(address: str, settings: Settings, names: tuple[str, ...] = TOP
     admin = _admin(address)
     existing = set(admin.list_topics(timeout=settings.broker_timeout_s).topics)
     wanted = [
-        NewTopic(name, num_partitions=settings.partitions, replication_factor=1, config=topic_config(settings))
+        NewTopic(name, num_partitions=settings.partitions, replication_factor=1, config=topic_config(settings, compact))
         for name in names
         if name not in existing
     ]

@@ -43,6 +43,19 @@ class OutputProducer(BaseSink):
         if not self._count % POLL_EVERY:
             self._producer.poll(0)
 
+    def produce_to(
+        self, topic: str, partition: int, key: bytes, value: bytes | None, headers: list[tuple[str, bytes]]
+    ) -> None:
+        """Produce to a given partition (the state changelog: partition = the input partition)."""
+        try:
+            self._producer.produce(topic, value, key, partition=partition, headers=headers)
+        except BufferError:
+            self._producer.poll(1.0)
+            self._producer.produce(topic, value, key, partition=partition, headers=headers)
+        self._count += 1
+        if not self._count % POLL_EVERY:
+            self._producer.poll(0)
+
     def add(self, *args: Any, **kwargs: Any) -> None:  # pragma: no cover - fed through produce()
         raise NotImplementedError("OutputProducer is fed by the pipeline through produce()")
 

@@ -1,7 +1,7 @@
 """The stateful scoring step: keeps compact per-auction, per-bidder and per-category state and scores bids.
 
-State lives in the stream's key-value store (Quix state, backed by a changelog topic, so it survives a
-restart with an empty state directory). The store is per partition; bids are partitioned by
+State lives in memory per partition, backed by a changelog topic (:mod:`pipelines.state`), so it survives
+a restart or a move to another worker. It is per partition; bids are partitioned by
 ``auction_id``, so everything here is what *this partition* has seen. That is exact for the per-auction
 and per-(bidder, auction) features; for per-bidder and per-(bidder, seller) features it is a sample of
 the bidder's activity (the auctions that hash to this partition) -- ratios such as bidder tendency and

@@ -1,115 +1,159 @@
-"""The scoring step's write-back cache over a stand-in for Quix's store: what a checkpoint writes, and restarts."""
+"""The scoring step's state and its changelog: what a checkpoint writes, what recovery counts, reassignments."""
 
 from __future__ import annotations
 
-from types import SimpleNamespace
 from typing import Any
 
 import orjson
+import pytest
 
 from pipelines.score import UserDirectory, on_auction, on_bid
-from pipelines.state import StateCache
+from pipelines.state import OFFSETS_HEADER, PartitionStores, StateCache, committed_checkpoint, recover
 from tests.test_rules import _auction, _bid
 from tests.test_stream_support import T0
 
-
-class _Transaction:
-    """Quix's store transaction as the cache uses it; values go through JSON like Quix's serializer."""
-
-    def __init__(self, data: dict[tuple[bytes, str], bytes], writes: list[bytes]) -> None:
-        self.data, self.writes = data, writes
-
-    def get(self, key: str, prefix: bytes, default: Any = None) -> Any:
-        raw = self.data.get((prefix, key))
-        return default if raw is None else orjson.loads(raw)
-
-    def set(self, key: str, value: Any, prefix: bytes) -> None:
-        self.writes.append(prefix)
-        self.data[(prefix, key)] = orjson.dumps(value)
+Record = tuple[str, int, bytes, bytes | None, list[tuple[str, bytes]]]
 
 
-class _Context:
-    """The slice of Quix's processing context the cache reads: store partitions and checkpoint transactions."""
+class _Changelog:
+    """A changelog as a list of produced records, recovered with the same rule as :func:`recover`."""
 
     def __init__(self) -> None:
-        self.data: dict[tuple[bytes, str], bytes] = {}  # partition 0's store: survives "restarts"
-        self.writes: list[bytes] = []
-        self.store = SimpleNamespace(partitions={0: object()})
-        self.state_manager = SimpleNamespace(get_store=lambda stream_id: self.store)
-        self.checkpoint = SimpleNamespace(get_store_transaction=self._transaction)
+        self.records: list[Record] = []
+        self.committed: dict[str, int] = {}
 
-    def _transaction(self, stream_id: str, partition: int) -> _Transaction:
-        return _Transaction(self.data, self.writes)
+    def produce(self, topic: str, partition: int, key: bytes, value: bytes | None, headers: Any) -> None:
+        self.records.append((topic, partition, key, value, list(headers)))
 
-    def reassign(self) -> None:
-        self.store.partitions[0] = object()  # Quix builds a new store partition, recovered from the changelog
+    def recover(self, partition: int) -> PartitionStores:
+        stores = PartitionStores()
+        for _, part, key, value, headers in self.records:
+            if part == partition and committed_checkpoint(dict(headers).get(OFFSETS_HEADER), self.committed):
+                stores.apply(key, value)
+        return stores
 
 
-def test_a_checkpoint_writes_each_changed_key_once_under_its_prefix() -> None:
-    context = _Context()
-    cache, users = StateCache(context, "s"), UserDirectory()
-    stores = cache.stores(0)
+def _checkpoint(cache: StateCache, changelog: _Changelog, offsets: dict[str, int], commit: bool = True) -> None:
+    """What a Quix checkpoint does with the state: flush it, then (unless the worker dies) commit the offsets."""
+    cache.flush()
+    if commit:
+        changelog.committed.update({topic: offset + 1 for topic, offset in offsets.items()})
+
+
+def test_a_checkpoint_writes_each_changed_key_once_with_the_processed_offsets() -> None:
+    changelog = _Changelog()
+    cache, users = StateCache(changelog.produce, "cl", changelog.recover), UserDirectory()
+    stores = cache.stores(3)
     on_auction(*_auction(1, seller=1), stores)
     for i in range(3):
         on_bid(*_bid(i, 1, 20 + i, T0 + 1000 * (i + 1), 2000 + 100 * i), stores, users)
-    assert context.writes == []  # nothing reaches the store between checkpoints
+    stores.offsets.update({"auctions": 4, "bids": 9})
+    assert changelog.records == []  # nothing is written between checkpoints
     cache.flush()
-    assert sorted(context.writes) == [b"a:a1", b"c:books", b"u:u20", b"u:u21", b"u:u22"]
-    # the Quix layout of earlier versions (prefix = entry, one key per kind): their changelog stays readable
-    assert {(b"a:a1", "s"), (b"u:u20", "p"), (b"c:books", "m")} <= set(context.data)
-    assert orjson.loads(context.data[(b"a:a1", "s")])[1] == 3  # three bids
-    context.writes.clear()
+    keys = sorted(key for _, _, key, _, _ in changelog.records)
+    assert keys == [b"a:a1", b"c:books", b"u:u20", b"u:u21", b"u:u22"]
+    assert {(topic, partition) for topic, partition, *_ in changelog.records} == {("cl", 3)}
+    assert all(orjson.loads(dict(h)[OFFSETS_HEADER]) == {"auctions": 4, "bids": 9} for *_, h in changelog.records)
+    auction = next(value for _, _, key, value, _ in changelog.records if key == b"a:a1")
+    assert auction is not None and orjson.loads(auction)[1] == 3  # three bids
+    assert cache.records_written == 5
+    changelog.records.clear()
     cache.flush()
-    assert context.writes == []  # nothing changed since
+    assert changelog.records == []  # nothing changed since
 
 
-def test_state_comes_back_from_the_store_after_a_reassignment_and_still_rejects_duplicates() -> None:
-    context = _Context()
-    cache, users = StateCache(context, "s"), UserDirectory()
-    on_auction(*_auction(1, seller=1), cache.stores(0))
-    first = on_bid(*_bid(1, 1, 20, T0 + 1000, 2000), cache.stores(0), users)
-    cache.flush()
-    on_bid(*_bid(2, 1, 21, T0 + 2000, 2100), cache.stores(0), users)  # not checkpointed: lost on reassignment
-    context.reassign()
+@pytest.mark.parametrize(
+    ("header", "committed", "counts"),
+    [
+        ({"bids": 9}, {"bids": 10}, True),  # offset 9 processed, 10 committed (the next to read)
+        ({"bids": 10}, {"bids": 10}, False),  # processed past the commit: the checkpoint never committed
+        ({"bids": 9, "auctions": 4}, {"bids": 10, "auctions": 4}, False),  # one topic not committed
+        ({"bids": 9}, {}, False),  # nothing committed at all
+        ({}, {}, True),  # a checkpoint before any input: nothing to replay
+    ],
+)
+def test_a_record_counts_only_if_its_offsets_were_committed(
+    header: dict[str, int], committed: dict[str, int], counts: bool
+) -> None:
+    assert committed_checkpoint(orjson.dumps(header), committed) is counts
+
+
+def test_a_record_without_the_header_does_not_count() -> None:
+    assert committed_checkpoint(None, {"bids": 100}) is False
+
+
+def test_an_uncommitted_checkpoint_is_skipped_so_its_replay_is_not_a_duplicate() -> None:
+    changelog = _Changelog()
+    cache, users = StateCache(changelog.produce, "cl", changelog.recover), UserDirectory()
+    stores = cache.stores(0)
+    on_auction(*_auction(1, seller=1), stores)
+    first = on_bid(*_bid(1, 1, 20, T0 + 1000, 2000), stores, users)
+    stores.offsets.update({"auctions": 0, "bids": 0})
+    _checkpoint(cache, changelog, stores.offsets)
+    on_bid(*_bid(2, 1, 21, T0 + 2000, 2100), stores, users)
+    stores.offsets["bids"] = 1
+    _checkpoint(cache, changelog, stores.offsets, commit=False)  # written, then the worker died
+
+    cache.forget([0])  # the partition went to another worker (or this one after a restart)
     again = cache.stores(0)
-    assert again.auctions["a1"][1] == 1  # re-read from the store: one bid
+    assert again.auctions["a1"][1] == 1  # recovered: one bid, the second was never committed
     assert on_bid(*_bid(1, 1, 20, T0 + 3000, 2200), again, users) == "duplicate bid_id b1"
-    replayed = on_bid(*_bid(2, 1, 21, T0 + 2000, 2100), again, users)
+    replayed = on_bid(*_bid(2, 1, 21, T0 + 2000, 2100), again, users)  # bid 2 is replayed: not a duplicate
     assert not isinstance(first, str) and not isinstance(replayed, str)
     assert replayed.window_start_ms == T0 + 2000
 
 
-def test_a_pause_drops_the_cache_and_the_next_read_goes_to_the_store() -> None:
-    context = _Context()
-    cache = StateCache(context, "s")
-    on_auction(*_auction(1, seller=1), cache.stores(0))
-    cache.flush()
-    cache.on_paused()
-    context.data[(b"a:a1", "s")] = orjson.dumps([None, 7, "", {}, {}, [], 0])  # what recovery restored
-    assert cache.stores(0).auctions["a1"][1] == 7
-    assert cache.stores(0).auctions["a2"] is None  # never written
+def test_a_pause_drops_every_partition_and_the_next_use_recovers() -> None:
+    changelog = _Changelog()
+    cache = StateCache(changelog.produce, "cl", changelog.recover)
+    for partition in (0, 1):
+        on_auction(*_auction(partition + 1, seller=1), cache.stores(partition))
+    cache.stores(0).auctions["a9"] = ["changed after the last checkpoint"]
+    cache.on_paused()  # Quix replays from the committed offsets: what this process held is stale
+    assert cache.stores(0).auctions["a9"] is None
+    assert cache.stores(0).auctions["a1"] is None and cache.stores(1).auctions["a2"] is None  # never flushed
 
 
-class _Partition:
-    """A store partition that says whether it recovered anything (Quix's ``main_cf_has_user_data``)."""
+def test_recovery_reads_the_changelog_from_the_broker(broker_address: str, unique_name: str) -> None:
+    """Through a real broker: committed offsets of the group decide which checkpoints count."""
+    from confluent_kafka import Consumer, Producer, TopicPartition
+    from confluent_kafka.admin import AdminClient, NewTopic
 
-    def __init__(self, has_data: bool) -> None:
-        self.has_data = has_data
+    from app.topics import client_config
 
-    def main_cf_has_user_data(self) -> bool:
-        return self.has_data
+    changelog, bids, group = f"cl-{unique_name}", f"bids-{unique_name}", f"g-{unique_name}"
+    admin = AdminClient(client_config(broker_address))
+    for future in admin.create_topics(
+        [NewTopic(t, 2, 1, config={"retention.ms": "-1"}) for t in (changelog, bids)]
+    ).values():
+        future.result(10)
+    producer = Producer(client_config(broker_address))
 
+    def produce(topic: str, partition: int, key: bytes, value: bytes | None, headers: Any) -> None:
+        producer.produce(topic, value, key, partition=partition, headers=headers)
 
-def test_a_partition_that_recovered_nothing_is_not_read_for_new_ids() -> None:
-    context = _Context()
-    context.data[(b"a:a1", "s")] = orjson.dumps("stale")  # would be read if the cache asked the store
-    context.store.partitions[0] = _Partition(has_data=False)
-    fresh = StateCache(context, "s", max_entries=1).stores(0)
-    assert fresh.auctions["a1"] is None and fresh.bidders["u1"] is None
-    fresh.auctions["a2"] = [1]
-    fresh.auctions.changed("a2")
-    fresh.auctions.clear()  # evicted: what the store holds is no longer all here
-    assert fresh.auctions["a1"] == "stale"
+    users = UserDirectory()
+    cache = StateCache(produce, changelog, lambda p: PartitionStores())
+    stores = cache.stores(1)
+    on_auction(*_auction(1, seller=1), stores)
+    for i in range(3):
+        on_bid(*_bid(i, 1, 20, T0 + 1000 * (i + 1), 2000 + 100 * i), stores, users)
+        stores.offsets[bids] = i
+    cache.flush()  # checkpoint 1: bids 0..2, committed below
+    on_bid(*_bid(3, 1, 20, T0 + 5000, 2400), stores, users)
+    stores.offsets[bids] = 3
+    cache.flush()  # checkpoint 2: bid 3, never committed
+    assert producer.flush(10) == 0
 
-    context.store.partitions[0] = _Partition(has_data=True)  # reassigned, state recovered from the changelog
-    assert StateCache(context, "s").stores(0).auctions["a1"] == "stale"
+    consumer = Consumer({**client_config(broker_address), "group.id": group, "enable.auto.commit": False,
+                         "enable.partition.eof": True})  # fmt: skip
+    try:
+        consumer.commit(offsets=[TopicPartition(bids, 1, 3)], asynchronous=False)
+        recovered = recover(consumer, changelog, 1, (bids,), timeout_s=10)
+        assert recovered.auctions["a1"][1] == 3
+        assert recovered.bidders["u20"][4] == 3  # the bidder's bids: checkpoint 2 did not count
+        assert recover(consumer, changelog, 0, (bids,), timeout_s=10).auctions == {}  # an empty partition
+        consumer.commit(offsets=[TopicPartition(bids, 1, 4)], asynchronous=False)
+        assert recover(consumer, changelog, 1, (bids,), timeout_s=10).auctions["a1"][1] == 4
+    finally:
+        consumer.close()

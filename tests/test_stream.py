@@ -172,3 +172,24 @@ def test_a_failed_worker_that_hangs_on_shutdown_exits() -> None:
     assert not exited.is_set()
     app.stop(fail=True)
     assert exited.wait(5) and App.stops == [False, True]
+
+
+def test_partitions_given_up_in_a_rebalance_drop_their_state(own_broker: EmbeddedBroker, settings: Settings) -> None:
+    """Quix's rebalance callbacks reach the state: a lost partition is recovered again on its next use."""
+    from confluent_kafka import TopicPartition
+
+    from app.stream import build_application, changelog_topic, ensure_topics
+
+    ensure_topics(own_broker.address, settings)
+    ensure_topics(own_broker.address, settings, (changelog_topic(settings.consumer_group),), compact=True)
+    built = build_application(settings, own_broker.address, Path(settings.state_dir), WorkerOptions())
+    try:
+        held = built.state.stores(1)
+        held.auctions["a1"] = ["not checkpointed"]
+        assert built.state.stores(1) is held and built.state.recoveries == 1
+        built.app._on_lost(None, [TopicPartition("auctions", 1), TopicPartition("bids", 1)])
+        assert built.state.releases == 1
+        again = built.state.stores(1)
+        assert again is not held and again.auctions["a1"] is None and built.state.recoveries == 2
+    finally:
+        built.reader.close()

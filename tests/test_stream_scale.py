@@ -28,6 +28,9 @@ def test_two_workers_on_four_partitions_process_everything_once(own_broker: Embe
         assert worker.returncode == 0, err.decode()[-2000:]
         summaries.append(json.loads(out.decode().strip().splitlines()[-1]))
     assert all(s["processed"].get("bids", 0) > 0 for s in summaries), summaries  # both took part
+    # every partition's state was read back from the changelog by whoever was assigned it
+    assert sum(s["state_recoveries"] for s in summaries) >= 4, summaries
+    assert all(s["state_records"] > 0 for s in summaries), summaries
 
     lake = Path(settings.lake_url)
     bids, scored = bronze(lake, "bids"), bronze(lake, "bids-scored")
