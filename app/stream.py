@@ -61,6 +61,10 @@ class WorkerSummary:
     """Times this worker dropped the state of partitions it gave up (rebalances)."""
     state_records: int = 0
     """Changelog records written."""
+    state_records_early: int = 0
+    """Of those, records written before their checkpoint (values left alone while the worker kept up)."""
+    bronze_early_ranges: int = 0
+    """Bronze ranges written before their checkpoint (open half an interval while the worker kept up)."""
 
 
 @dataclass(frozen=True)
@@ -220,7 +224,8 @@ def build_application(
     lake = Lake.from_settings(settings)
     lake.check_writable()
     runs = {name: broker_run_id(address, name, settings.broker_timeout_s) for name in INPUT_TOPICS}
-    processor = Processor(BronzeSink(lake, runs))
+    # ranges open for half the checkpoint interval are written before the checkpoint: a shorter pause
+    processor = Processor(BronzeSink(lake, runs, early_after_s=options.commit_interval_s / 2))
     output = OutputProducer({"bootstrap.servers": address, **producer})
     changelog = changelog_topic(settings.consumer_group)
     reader = Consumer(
@@ -231,6 +236,8 @@ def build_application(
         output.produce_to,
         changelog,
         lambda partition: recover(reader, changelog, partition, STATEFUL_TOPICS, settings.broker_timeout_s),
+        # values left alone for a quarter of the interval are written before the checkpoint: a shorter pause
+        idle_write_s=options.commit_interval_s / 4,
     )
     app.on_released = state.forget
     define_pipeline(app, processor, inputs, outputs, output, state)
@@ -310,4 +317,6 @@ def run_worker(settings: Settings, address: str, options: WorkerOptions | None =
     summary.bronze_files = built.processor.sink.files_written
     summary.state_recoveries, summary.state_releases = built.state.recoveries, built.state.releases
     summary.state_records = built.state.records_written
+    summary.state_records_early = built.state.records_written_early
+    summary.bronze_early_ranges = built.processor.sink.early_ranges
     return summary

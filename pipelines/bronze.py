@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
@@ -144,8 +145,10 @@ def _parse(topic: str, values: tuple[bytes, ...]) -> pa.Table:
 class RangeBuffer:
     """Everything one input partition produced since its last file: per destination, in columns."""
 
-    def __init__(self, first: int, schemas: Mapping[str, pa.Schema]) -> None:
+    def __init__(self, first: int, schemas: Mapping[str, pa.Schema], opened: float = 0.0) -> None:
         self.first = first
+        self.opened = opened
+        """When the range's first row came (the sink's clock): :meth:`BronzeSink.tick` writes old ranges."""
         self._schemas = schemas
         self.dests: dict[str, Columns] = {}
         self.json: JsonRows | None = None
@@ -214,11 +217,22 @@ def epoch_day(moment: dt.datetime) -> int:
 class BronzeSink(BaseSink):
     """Buffers bronze rows per input partition; Quix calls :meth:`flush` at every checkpoint."""
 
-    def __init__(self, lake: Lake, runs: Mapping[str, str], max_rows: int = 50_000) -> None:
+    def __init__(
+        self,
+        lake: Lake,
+        runs: Mapping[str, str],
+        max_rows: int = 50_000,
+        early_after_s: float | None = None,
+        early_min_rows: int = 1000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         super().__init__()
         self.lake = lake
         self.runs = dict(runs)
         self.max_rows = max_rows
+        self.early_after_s, self.early_min_rows, self._clock = early_after_s, early_min_rows, clock
+        self.early_ranges = 0
+        """Ranges written by :meth:`tick` (before their checkpoint)."""
         self._schemas = {dest: bronze_schema(dest) for dests in DESTINATIONS.values() for dest in dests}
         self._next: dict[tuple[str, int], int] = {}
         self._buffers: dict[tuple[str, int], RangeBuffer] = {}
@@ -243,7 +257,7 @@ class BronzeSink(BaseSink):
         self._next[tp] = offset + 1
         buffer = self._buffers.get(tp)
         if buffer is None:
-            buffer = self._buffers[tp] = RangeBuffer(offset, self._schemas)
+            buffer = self._buffers[tp] = RangeBuffer(offset, self._schemas, self._clock())
         return buffer
 
     def remove_uncommitted(self, topic: str, partition: int, offset: int) -> list[str]:
@@ -279,6 +293,27 @@ class BronzeSink(BaseSink):
         for tp in list(self._buffers):
             self._submit(tp)
         self._wait()
+
+    def tick(self, lag_s: float = 0.0) -> None:
+        """Called now and then by the pipeline: write the ranges opened ``early_after_s`` ago or more.
+
+        Only while the worker keeps up (``lag_s``, how old the message just processed is, below
+        ``early_after_s``): then the checkpoint writes only what came since, a shorter pause for every
+        waiting message. A worker catching up on a backlog waits for the checkpoint instead (twice the
+        files cost it ~10 % of its throughput, measured). Only ranges of at least ``early_min_rows``, and
+        the worker waits for them here, between messages (writer threads running *while* the worker goes
+        on take its GIL: latency got worse, measured). Safe before the commit like every range: a range
+        that is never committed is removed when its partition restarts.
+        """
+        if self.early_after_s is None or lag_s > self.early_after_s:
+            return
+        due = self._clock() - self.early_after_s
+        ready = [tp for tp, b in self._buffers.items() if b.opened <= due and b.rows >= self.early_min_rows]
+        if ready:
+            for tp in ready:
+                self._submit(tp)
+            self._wait()
+            self.early_ranges += len(ready)
 
     def flush_partition_async(self, topic: str, partition: int) -> None:
         """Hand a full range to a writer thread; the next checkpoint waits for it before the commit.

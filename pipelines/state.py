@@ -21,6 +21,7 @@ last counted record of a key is its state at the committed offsets.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -40,18 +41,37 @@ class StateTable(dict[str, Any]):
     """One kind of state of one partition (a :class:`pipelines.score.Table`): Python values by id.
 
     ``table[id]`` is None for an id never set; ``changed(id)`` (the bound ``setdefault`` of the dict of
-    changed ids, so no Python call) marks an id to be written at the next checkpoint.
+    changed ids, so no Python call) marks an id to be written. Changed ids are kept in two generations:
+    ``dirty`` (changed since the last :meth:`age`) and ``older`` (changed before it, not since), so that
+    ids left alone for a while can be written before the checkpoint (:meth:`PartitionStores.write_idle`).
     """
 
-    __slots__ = ("changed", "dirty")
+    __slots__ = ("changed", "dirty", "older")
 
     def __init__(self) -> None:
         super().__init__()
+        self.older: dict[str, None] = {}
         self.dirty: dict[str, None] = {}
         self.changed: Callable[[str], object] = self.dirty.setdefault
 
     def __missing__(self, ident: str) -> None:
         return None
+
+    def age(self) -> list[str]:
+        """Start a new generation; returns the ids changed before the last one and not since (to write)."""
+        dirty = self.dirty
+        idle = [ident for ident in self.older if ident not in dirty]
+        self.older, self.dirty = dirty, {}
+        self.changed = self.dirty.setdefault
+        return idle
+
+    def take_all(self) -> list[str]:
+        """Every changed id, both generations (the checkpoint writes them all)."""
+        ids = list(self.older)
+        ids.extend(ident for ident in self.dirty if ident not in self.older)
+        self.older.clear()
+        self.dirty.clear()
+        return ids
 
 
 class PartitionStores:
@@ -68,26 +88,37 @@ class PartitionStores:
         yield from zip(_KINDS, (self.auctions, self.bidders, self.categories), strict=True)
 
     def write(self, produce: Produce, topic: str, partition: int) -> int:
-        """Produce every changed value to ``topic``'s ``partition``; returns how many records."""
-        headers: list[tuple[str, bytes]] | None = None
-        written = 0
-        for kind, table in self.tables():
-            if not table.dirty:
-                continue
-            if headers is None:
-                headers = [(OFFSETS_HEADER, orjson.dumps(self.offsets))]
-            prefix = kind + b":"
-            for ident in table.dirty:
+        """Produce every changed value to ``topic``'s ``partition`` (the checkpoint); returns how many records."""
+        return self._write(produce, topic, partition, [(kind, table.take_all()) for kind, table in self.tables()])
+
+    def write_idle(self, produce: Produce, topic: str, partition: int) -> int:
+        """Produce the values changed before the last call and not since; returns how many records.
+
+        Spreads the checkpoint's work over its interval (a checkpoint pauses every waiting message). Safe
+        before the commit: a record counts at recovery only once the offsets in its header are committed,
+        and it holds the value at those offsets; a later change is written again with later offsets.
+        """
+        return self._write(produce, topic, partition, [(kind, table.age()) for kind, table in self.tables()])
+
+    def _write(self, produce: Produce, topic: str, partition: int, changed: list[tuple[bytes, list[str]]]) -> int:
+        written = sum(len(ids) for _, ids in changed)
+        if not written:
+            return 0
+        headers = [(OFFSETS_HEADER, orjson.dumps(self.offsets))]
+        dumps = orjson.dumps
+        for kind, ids in changed:
+            table, prefix = self._table(kind), kind + b":"
+            for ident in ids:
                 value = table.get(ident)
-                raw = None if value is None else orjson.dumps(value)
-                produce(topic, partition, prefix + ident.encode(), raw, headers)
-            written += len(table.dirty)
-            table.dirty.clear()
+                produce(topic, partition, prefix + ident.encode(), None if value is None else dumps(value), headers)
         return written
+
+    def _table(self, kind: bytes) -> StateTable:
+        return (self.auctions, self.bidders, self.categories)[_KINDS.index(kind)]
 
     def apply(self, key: bytes, value: bytes | None) -> None:
         """Apply one changelog record (a None value deletes the key)."""
-        table = (self.auctions, self.bidders, self.categories)[_KINDS.index(key[:1])]
+        table = self._table(key[:1])
         ident = key[2:].decode()
         if value is None:
             table.pop(ident, None)
@@ -115,11 +146,22 @@ class StateCache(BaseSink):
     (Quix will replay from the last commit) drop what is held, so the next use recovers again.
     """
 
-    def __init__(self, produce: Produce, changelog: str, recover: Callable[[int], PartitionStores]) -> None:
+    def __init__(
+        self,
+        produce: Produce,
+        changelog: str,
+        recover: Callable[[int], PartitionStores],
+        idle_write_s: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         super().__init__()
         self._produce, self._changelog, self._recover = produce, changelog, recover
+        self._idle_write_s, self._clock = idle_write_s, clock
+        self._next_idle_write = clock() + (idle_write_s or 0.0)
         self._caches: dict[int, PartitionStores] = {}
         self.records_written = 0
+        self.records_written_early = 0
+        """Of ``records_written``, those written by :meth:`tick` (before their checkpoint)."""
         self.recoveries = 0
         """How many times a partition's state was read back from the changelog."""
         self.releases = 0
@@ -139,6 +181,23 @@ class StateCache(BaseSink):
     def flush(self) -> None:
         for partition, cache in self._caches.items():
             self.records_written += cache.write(self._produce, self._changelog, partition)
+
+    def tick(self, lag_s: float = 0.0) -> None:
+        """Called now and then by the pipeline: every ``idle_write_s``, write the values left alone that long.
+
+        Only while the worker keeps up (``lag_s``, how old the message just processed is, below
+        ``idle_write_s``); a worker catching up on a backlog leaves it all to the checkpoint.
+        """
+        if self._idle_write_s is None or lag_s > self._idle_write_s:
+            return
+        now = self._clock()
+        if now < self._next_idle_write:
+            return
+        self._next_idle_write = now + self._idle_write_s
+        for partition, cache in self._caches.items():
+            written = cache.write_idle(self._produce, self._changelog, partition)
+            self.records_written += written
+            self.records_written_early += written
 
     def forget(self, partitions: Iterable[int]) -> None:
         """Drop these partitions' state (revoked or lost: another worker may change it from now on)."""

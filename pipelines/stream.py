@@ -21,6 +21,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
+import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -291,6 +292,8 @@ def define_pipeline(
     names = {name: topic.name for name, topic in outputs.items()}
     steps = processor.steps
 
+    seen = [0]
+
     def on_event(value: bytes | None, key: bytes | None, timestamp: int, headers: Any) -> None:
         msg = message_context()
         topic, partition, offset = msg.topic, msg.partition, msg.offset
@@ -300,6 +303,11 @@ def define_pipeline(
             produce(names[name], out_key, payload, timestamp, headers or None)
         if sink.full(topic, partition):
             sink.flush_partition_async(topic, partition)
+        seen[0] += 1
+        if not seen[0] & 511:  # every 512 messages: is it time to write old ranges, state left alone a while?
+            lag_s = time.time() - timestamp / 1000  # how far behind its producers the worker is
+            sink.tick(lag_s)
+            state.tick(lag_s)
 
     no_state = MemoryStores()  # users are processed without state: never read
 

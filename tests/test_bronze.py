@@ -184,3 +184,50 @@ def test_input_rows_only_come_as_canonical_json(lake_dir: Path) -> None:
     event = Bid.model_validate_json(bid(0, 1, 20, T0, 1000)[2] or b"")
     with pytest.raises(ValueError, match="add_json"):
         buffer.add("bids-scored", event.__dict__, 0, "a1", T0, epoch_day(event.event_time))
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_ranges_open_long_enough_are_written_before_the_checkpoint_while_the_worker_keeps_up(lake_dir: Path) -> None:
+    lake, clock = Lake(str(lake_dir)), _Clock()
+    sink = BronzeSink(lake, RUNS, early_after_s=1.0, early_min_rows=50, clock=clock)
+    _feed(sink, range(0, 60))
+    clock.now = 0.9
+    sink.tick()  # not open long enough
+    assert _ranges(lake, "bids") == []
+    clock.now = 1.0
+    sink.tick(lag_s=5.0)  # catching up on a backlog: left to the checkpoint
+    assert _ranges(lake, "bids") == []
+    sink.tick(lag_s=0.2)
+    assert _ranges(lake, "bids") == [(0, 59)]  # written now; the next range starts after it
+    _feed(sink, range(60, 80))
+    clock.now = 3.0
+    sink.tick()  # 20 rows: too few to be worth a file of their own before the checkpoint
+    assert _ranges(lake, "bids") == [(0, 59)]
+    sink.flush()
+    for table in ("bids", "bids-scored"):
+        assert _offsets(lake, table) == list(range(80))
+        assert _ranges(lake, table) == [(0, 59), (60, 79)]
+
+
+def test_a_range_written_early_and_never_committed_is_replaced_by_the_replay(lake_dir: Path) -> None:
+    lake, clock = Lake(str(lake_dir)), _Clock()
+    first = BronzeSink(lake, RUNS, early_after_s=1.0, early_min_rows=10, clock=clock)
+    _feed(first, range(0, 40))
+    first.flush()  # checkpoint: 0..39 committed
+    _feed(first, range(40, 90))
+    clock.now = 2.0
+    first.tick()  # 40..89 written early, then the worker dies before the next commit
+
+    replay = BronzeSink(lake, RUNS)  # restarts at the committed offset, 40
+    _feed(replay, range(40, 100))
+    replay.flush()
+    for table in ("bids", "bids-scored"):
+        assert _offsets(lake, table) == list(range(100))
+        assert _ranges(lake, table) == [(0, 39), (40, 99)]

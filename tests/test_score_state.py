@@ -157,3 +157,60 @@ def test_recovery_reads_the_changelog_from_the_broker(broker_address: str, uniqu
         assert recover(consumer, changelog, 1, (bids,), timeout_s=10).auctions["a1"][1] == 4
     finally:
         consumer.close()
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_values_left_alone_are_written_before_the_checkpoint_and_count_once_committed() -> None:
+    changelog, clock = _Changelog(), _Clock()
+    cache = StateCache(changelog.produce, "cl", changelog.recover, idle_write_s=0.5, clock=clock)
+    users = UserDirectory()
+    stores = cache.stores(0)
+    on_auction(*_auction(1, seller=1), stores)
+    on_auction(*_auction(2, seller=2), stores)
+    stores.offsets.update({"auctions": 1})
+    clock.now = 0.5
+    cache.tick()  # starts a generation: nothing was left alone for a whole one yet
+    assert changelog.records == []
+    on_bid(*_bid(1, 1, 20, T0 + 1000, 2000), stores, users)  # a1 changes again, a2 is left alone
+    stores.offsets["bids"] = 0
+    clock.now = 0.9
+    cache.tick()  # too early
+    assert changelog.records == []
+    clock.now = 1.0
+    cache.tick(lag_s=3.0)  # catching up on a backlog: everything waits for the checkpoint
+    assert changelog.records == []
+    cache.tick(lag_s=0.1)
+    assert [key for _, _, key, _, _ in changelog.records] == [b"a:a2"]  # idle a whole generation
+    assert orjson.loads(dict(changelog.records[0][4])[OFFSETS_HEADER]) == {"auctions": 1, "bids": 0}
+
+    # the worker dies before the checkpoint: the early record's offsets were never committed
+    assert changelog.recover(0).auctions["a2"] is None
+    # ... or the checkpoint commits: it counts, and the rest is written by the checkpoint itself
+    _checkpoint(cache, changelog, stores.offsets)
+    assert sorted(key for _, _, key, _, _ in changelog.records) == [b"a:a1", b"a:a2", b"c:books", b"u:u20"]
+    recovered = changelog.recover(0)
+    assert recovered.auctions["a2"] == stores.auctions["a2"] and recovered.auctions["a1"] == stores.auctions["a1"]
+
+
+def test_a_value_changed_after_its_early_write_is_written_again_and_the_later_record_wins() -> None:
+    changelog, clock = _Changelog(), _Clock()
+    cache = StateCache(changelog.produce, "cl", changelog.recover, idle_write_s=1.0, clock=clock)
+    users = UserDirectory()
+    stores = cache.stores(0)
+    on_auction(*_auction(1, seller=1), stores)
+    stores.offsets["auctions"] = 0
+    for now in (1.0, 2.0):
+        clock.now = now
+        cache.tick()  # the second one writes a1, left alone since the first
+    on_bid(*_bid(1, 1, 20, T0 + 1000, 2000), stores, users)
+    stores.offsets["bids"] = 0
+    _checkpoint(cache, changelog, stores.offsets)
+    assert [key for _, _, key, _, _ in changelog.records].count(b"a:a1") == 2
+    assert changelog.recover(0).auctions["a1"][1] == 1  # the bid is in: the checkpoint's record won
