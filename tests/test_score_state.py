@@ -167,11 +167,16 @@ class _Clock:
         return self.now
 
 
-def test_values_left_alone_are_written_before_the_checkpoint_and_count_once_committed() -> None:
+def _writing_ahead(idle_write_s: float) -> tuple[_Changelog, _Clock, StateCache, PartitionStores]:
+    """A cache that writes values left alone ``idle_write_s`` ahead of the checkpoint, on a test clock."""
     changelog, clock = _Changelog(), _Clock()
-    cache = StateCache(changelog.produce, "cl", changelog.recover, idle_write_s=0.5, clock=clock)
+    cache = StateCache(changelog.produce, "cl", changelog.recover, idle_write_s=idle_write_s, clock=clock)
+    return changelog, clock, cache, cache.stores(0)
+
+
+def test_values_left_alone_are_written_before_the_checkpoint_and_count_once_committed() -> None:
+    changelog, clock, cache, stores = _writing_ahead(0.5)
     users = UserDirectory()
-    stores = cache.stores(0)
     on_auction(*_auction(1, seller=1), stores)
     on_auction(*_auction(2, seller=2), stores)
     stores.offsets.update({"auctions": 1})
@@ -200,10 +205,8 @@ def test_values_left_alone_are_written_before_the_checkpoint_and_count_once_comm
 
 
 def test_a_value_changed_after_its_early_write_is_written_again_and_the_later_record_wins() -> None:
-    changelog, clock = _Changelog(), _Clock()
-    cache = StateCache(changelog.produce, "cl", changelog.recover, idle_write_s=1.0, clock=clock)
+    changelog, clock, cache, stores = _writing_ahead(1.0)
     users = UserDirectory()
-    stores = cache.stores(0)
     on_auction(*_auction(1, seller=1), stores)
     stores.offsets["auctions"] = 0
     for now in (1.0, 2.0):
