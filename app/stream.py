@@ -64,7 +64,7 @@ class WorkerSummary:
     state_records_early: int = 0
     """Of those, records written before their checkpoint (values left alone while the worker kept up)."""
     bronze_early_ranges: int = 0
-    """Bronze ranges written before their checkpoint (open half an interval while the worker kept up)."""
+    """Bronze ranges written before their checkpoint (open a third of an interval while the worker kept up)."""
 
 
 @dataclass(frozen=True)
