@@ -18,12 +18,13 @@ RUNS = {"users": "runusers", "auctions": "runauctions", "bids": "runbids"}
 DAY = 86_400_000
 
 
-def _feed(sink: BronzeSink, offsets: range, day_of: Any = None) -> None:
+def _feed(sink: BronzeSink, offsets: range, day_of: Any = None, partition: int = 0) -> None:
     for offset in offsets:
         t = T0 + (day_of(offset) if day_of else 0) * DAY + offset
         value = bid(offset, 1, 20, t, 1000 + offset)[2] or b""
         event = Bid.model_validate_json(value)
-        sink.note("bids", 0, offset).add_json("bids", value, offset, "a1", t, epoch_day(event.event_time), (0.0, []))
+        buffer = sink.note("bids", partition, offset)
+        buffer.add_json("bids", value, offset, "a1", t, epoch_day(event.event_time), (0.0, []))
 
 
 def _offsets(lake: Lake, table: str) -> list[int]:
@@ -231,3 +232,17 @@ def test_a_range_written_early_and_never_committed_is_replaced_by_the_replay(lak
     for table in ("bids", "bids-scored"):
         assert _offsets(lake, table) == list(range(100))
         assert _ranges(lake, table) == [(0, 39), (40, 99)]
+
+
+def test_ranges_due_together_are_written_one_per_tick(lake_dir: Path) -> None:
+    lake, clock = Lake(str(lake_dir)), _Clock()
+    sink = BronzeSink(lake, RUNS, early_after_s=1.0, early_min_rows=10, clock=clock)
+    _feed(sink, range(0, 20), partition=0)
+    _feed(sink, range(0, 30), partition=1)
+    clock.now = 1.0
+    sink.tick()
+    assert len(lake.list_files("bronze/bids")) == 1  # one pause per range, not one for all
+    sink.tick()
+    assert len(lake.list_files("bronze/bids")) == 2 and sink.early_ranges == 2
+    sink.tick()
+    assert sink.early_ranges == 2  # nothing left to write
