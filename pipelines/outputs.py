@@ -33,12 +33,21 @@ class OutputProducer(BaseSink):
         if err is not None:
             self._errors.append(f"{msg.topic()}: {err.str()}")
 
-    def produce(self, topic: str, key: bytes | None, value: bytes, timestamp: int, headers: Any = None) -> None:
+    def produce(
+        self,
+        topic: str,
+        key: bytes | None,
+        value: bytes | None,
+        timestamp: int = 0,
+        headers: Any = None,
+        partition: int = -1,
+    ) -> None:
+        """Produce one record (``timestamp`` 0: now; ``partition`` -1: the partitioner's choice)."""
         try:
-            self._producer.produce(topic, value, key, timestamp=timestamp, headers=headers)
+            self._producer.produce(topic, value, key, partition=partition, timestamp=timestamp, headers=headers)
         except BufferError:  # librdkafka's queue is full: let it deliver, then try once more
             self._producer.poll(1.0)
-            self._producer.produce(topic, value, key, timestamp=timestamp, headers=headers)
+            self._producer.produce(topic, value, key, partition=partition, timestamp=timestamp, headers=headers)
         self._count += 1
         if not self._count % POLL_EVERY:
             self._producer.poll(0)
@@ -47,14 +56,7 @@ class OutputProducer(BaseSink):
         self, topic: str, partition: int, key: bytes, value: bytes | None, headers: list[tuple[str, bytes]]
     ) -> None:
         """Produce to a given partition (the state changelog: partition = the input partition)."""
-        try:
-            self._producer.produce(topic, value, key, partition=partition, headers=headers)
-        except BufferError:
-            self._producer.poll(1.0)
-            self._producer.produce(topic, value, key, partition=partition, headers=headers)
-        self._count += 1
-        if not self._count % POLL_EVERY:
-            self._producer.poll(0)
+        self.produce(topic, key, value, 0, headers, partition)
 
     def add(self, *args: Any, **kwargs: Any) -> None:  # pragma: no cover - fed through produce()
         raise NotImplementedError("OutputProducer is fed by the pipeline through produce()")

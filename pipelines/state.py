@@ -67,8 +67,7 @@ class StateTable(dict[str, Any]):
 
     def take_all(self) -> list[str]:
         """Every changed id, both generations (the checkpoint writes them all)."""
-        ids = list(self.older)
-        ids.extend(ident for ident in self.dirty if ident not in self.older)
+        ids = list({**self.older, **self.dirty})
         self.older.clear()
         self.dirty.clear()
         return ids
@@ -89,7 +88,7 @@ class PartitionStores:
 
     def write(self, produce: Produce, topic: str, partition: int) -> int:
         """Produce every changed value to ``topic``'s ``partition`` (the checkpoint); returns how many records."""
-        return self._write(produce, topic, partition, [(kind, table.take_all()) for kind, table in self.tables()])
+        return self._write(produce, topic, partition, [(k, t, t.take_all()) for k, t in self.tables()])
 
     def write_idle(self, produce: Produce, topic: str, partition: int) -> int:
         """Produce the values changed before the last call and not since; returns how many records.
@@ -98,16 +97,19 @@ class PartitionStores:
         before the commit: a record counts at recovery only once the offsets in its header are committed,
         and it holds the value at those offsets; a later change is written again with later offsets.
         """
-        return self._write(produce, topic, partition, [(kind, table.age()) for kind, table in self.tables()])
+        return self._write(produce, topic, partition, [(k, t, t.age()) for k, t in self.tables()])
 
-    def _write(self, produce: Produce, topic: str, partition: int, changed: list[tuple[bytes, list[str]]]) -> int:
-        written = sum(len(ids) for _, ids in changed)
+    def _write(
+        self, produce: Produce, topic: str, partition: int, changed: list[tuple[bytes, StateTable, list[str]]]
+    ) -> int:
+        """Produce the values of ``changed`` -- (kind, its table, ids) -- with the processed offsets."""
+        written = sum(len(ids) for _, _, ids in changed)
         if not written:
             return 0
         headers = [(OFFSETS_HEADER, orjson.dumps(self.offsets))]
         dumps = orjson.dumps
-        for kind, ids in changed:
-            table, prefix = self._table(kind), kind + b":"
+        for kind, table, ids in changed:
+            prefix = kind + b":"
             for ident in ids:
                 value = table.get(ident)
                 produce(topic, partition, prefix + ident.encode(), None if value is None else dumps(value), headers)
