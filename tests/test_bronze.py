@@ -12,7 +12,7 @@ from app.lake import Lake, parse_bronze_file_name
 from app.settings import Settings
 from pipelines.bronze import BronzeSink, epoch_day
 from pipelines.contracts import Bid, bronze_schema
-from tests.test_stream_support import T0, bid
+from tests.test_stream_support import T0, Clock, bid
 
 RUNS = {"users": "runusers", "auctions": "runauctions", "bids": "runbids"}
 DAY = 86_400_000
@@ -187,16 +187,8 @@ def test_input_rows_only_come_as_canonical_json(lake_dir: Path) -> None:
         buffer.add("bids-scored", event.__dict__, 0, "a1", T0, epoch_day(event.event_time))
 
 
-class _Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def test_ranges_open_long_enough_are_written_before_the_checkpoint_while_the_worker_keeps_up(lake_dir: Path) -> None:
-    lake, clock = Lake(str(lake_dir)), _Clock()
+    lake, clock = Lake(str(lake_dir)), Clock()
     sink = BronzeSink(lake, RUNS, early_after_s=1.0, early_min_rows=50, clock=clock)
     _feed(sink, range(0, 60))
     clock.now = 0.9
@@ -218,7 +210,7 @@ def test_ranges_open_long_enough_are_written_before_the_checkpoint_while_the_wor
 
 
 def test_a_range_written_early_and_never_committed_is_replaced_by_the_replay(lake_dir: Path) -> None:
-    lake, clock = Lake(str(lake_dir)), _Clock()
+    lake, clock = Lake(str(lake_dir)), Clock()
     first = BronzeSink(lake, RUNS, early_after_s=1.0, early_min_rows=10, clock=clock)
     _feed(first, range(0, 40))
     first.flush()  # checkpoint: 0..39 committed
@@ -235,7 +227,7 @@ def test_a_range_written_early_and_never_committed_is_replaced_by_the_replay(lak
 
 
 def test_ranges_due_together_are_written_one_per_tick(lake_dir: Path) -> None:
-    lake, clock = Lake(str(lake_dir)), _Clock()
+    lake, clock = Lake(str(lake_dir)), Clock()
     sink = BronzeSink(lake, RUNS, early_after_s=1.0, early_min_rows=10, clock=clock)
     _feed(sink, range(0, 20), partition=0)
     _feed(sink, range(0, 30), partition=1)

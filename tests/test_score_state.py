@@ -10,7 +10,7 @@ import pytest
 from pipelines.score import UserDirectory, on_auction, on_bid
 from pipelines.state import OFFSETS_HEADER, PartitionStores, StateCache, committed_checkpoint, recover
 from tests.test_rules import _auction, _bid
-from tests.test_stream_support import T0
+from tests.test_stream_support import T0, Clock
 
 Record = tuple[str, int, bytes, bytes | None, list[tuple[str, bytes]]]
 
@@ -159,17 +159,9 @@ def test_recovery_reads_the_changelog_from_the_broker(broker_address: str, uniqu
         consumer.close()
 
 
-class _Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def _writing_ahead(idle_write_s: float) -> tuple[_Changelog, _Clock, StateCache, PartitionStores]:
+def _writing_ahead(idle_write_s: float) -> tuple[_Changelog, Clock, StateCache, PartitionStores]:
     """A cache that writes values left alone ``idle_write_s`` ahead of the checkpoint, on a test clock."""
-    changelog, clock = _Changelog(), _Clock()
+    changelog, clock = _Changelog(), Clock()
     cache = StateCache(changelog.produce, "cl", changelog.recover, idle_write_s=idle_write_s, clock=clock)
     return changelog, clock, cache, cache.stores(0)
 

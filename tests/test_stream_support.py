@@ -21,6 +21,16 @@ HOUR = 3_600_000
 Message = tuple[str, str | None, bytes | None]
 
 
+class Clock:
+    """A clock the test sets (``clock.now = 2.0``), for the sinks' write-ahead timing."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
 def user(i: int, signup_ms: int = T0 - 90 * 24 * HOUR) -> Message:
     uid = f"u{i}"
     record = {
