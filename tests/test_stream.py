@@ -16,6 +16,7 @@ from tests.test_stream_support import (
     auction,
     bid,
     bronze,
+    marketplace,
     produce,
     read_topic,
     user,
@@ -193,3 +194,43 @@ def test_partitions_given_up_in_a_rebalance_drop_their_state(own_broker: Embedde
         assert again is not held and again.auctions["a1"] is None and built.state.recoveries == 2
     finally:
         built.reader.close()
+
+
+def test_batched_passes_process_what_quix_would_in_the_same_order(
+    own_broker: EmbeddedBroker, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The worker's batched pass (``process_batch``) against Quix's one message per pass, on the same topics:
+    every message once, each partition's messages in the same time-aligned order, the same outputs."""
+    import app.stream as stream
+
+    ends = produce(own_broker.address, marketplace(3_000, auctions=40, users=100))
+    monkeypatch.setattr(stream, "BATCH", 7)  # many batch boundaries, some cut short by an empty buffer
+    runs: dict[str, list[tuple[str, int, int]]] = {}
+    for name, batched in (("quix", False), ("batched", True)):
+        seen = runs[name] = []
+
+        def on_ready(app: object, seen: list[tuple[str, int, int]] = seen, batched: bool = batched) -> None:
+            processed = app._on_message_processed  # type: ignore[attr-defined]
+
+            def record(topic: str, partition: int, offset: int) -> None:
+                seen.append((topic, partition, offset))
+                processed(topic, partition, offset)
+
+            app._on_message_processed = record  # type: ignore[attr-defined]
+            app._batched = batched  # type: ignore[attr-defined]
+
+        run_settings = settings.model_copy(
+            update={"consumer_group": f"group-{name}", "lake_url": str(Path(settings.lake_url) / name)}
+        )
+        summary = run_worker(
+            run_settings, own_broker.address, WorkerOptions(stop_at=ends, on_ready=on_ready, idle_timeout_s=10)
+        )
+        assert summary.stopped_by == "end offsets"
+
+    assert len(runs["batched"]) == len(set(runs["batched"])) == sum(ends.values())
+    for partition in {p for _, p in ends}:
+        assert [m for m in runs["batched"] if m[1] == partition] == [m for m in runs["quix"] if m[1] == partition]
+    scored = {name: bronze(Path(settings.lake_url) / name, "bids-scored").sort("bid_id") for name in runs}
+    assert scored["batched"].height == 3_000
+    columns = ["bid_id", "fraud_score", "fraud_reasons"]
+    assert scored["batched"].select(columns).equals(scored["quix"].select(columns))
