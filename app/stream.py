@@ -395,7 +395,8 @@ def run_worker(settings: Settings, address: str, options: WorkerOptions | None =
     try:
         if options.stop_at is not None and not remaining:
             return summary
-        app.run(timeout=options.idle_timeout_s)
+        # collect=False: with a timeout Quix otherwise keeps every message's final value in a list (memory)
+        app.run(timeout=options.idle_timeout_s, collect=False)
         if summary.stopped_by == "signal" and options.idle_timeout_s:
             summary.stopped_by = "idle"
     finally:

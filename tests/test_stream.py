@@ -200,12 +200,14 @@ def test_batched_passes_process_what_quix_would_in_the_same_order(
     own_broker: EmbeddedBroker, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The worker's batched pass (``process_batch``) against Quix's one message per pass, on the same topics:
-    every message once, each partition's messages in the same time-aligned order, the same outputs."""
+    every message once, each partition's messages in the same time-aligned order, the same outputs. With an
+    idle timeout, Quix would also keep every message's final value unless told not to collect."""
     import app.stream as stream
 
     ends = produce(own_broker.address, marketplace(3_000, auctions=40, users=100))
     monkeypatch.setattr(stream, "BATCH", 7)  # many batch boundaries, some cut short by an empty buffer
     runs: dict[str, list[tuple[str, int, int]]] = {}
+    apps: list[object] = []
     for name, batched in (("quix", False), ("batched", True)):
         seen = runs[name] = []
 
@@ -218,6 +220,7 @@ def test_batched_passes_process_what_quix_would_in_the_same_order(
 
             app._on_message_processed = record  # type: ignore[attr-defined]
             app._batched = batched  # type: ignore[attr-defined]
+            apps.append(app)
 
         run_settings = settings.model_copy(
             update={"consumer_group": f"group-{name}", "lake_url": str(Path(settings.lake_url) / name)}
@@ -226,6 +229,7 @@ def test_batched_passes_process_what_quix_would_in_the_same_order(
             run_settings, own_broker.address, WorkerOptions(stop_at=ends, on_ready=on_ready, idle_timeout_s=10)
         )
         assert summary.stopped_by == "end offsets"
+        assert apps[-1]._run_tracker.collected == []  # type: ignore[attr-defined]
 
     assert len(runs["batched"]) == len(set(runs["batched"])) == sum(ends.values())
     for partition in {p for _, p in ends}:
