@@ -42,8 +42,6 @@ STATEFUL_TOPICS = ("auctions", "bids")
 GC_THRESHOLDS = (50_000, 20, 100)
 MARK_EVERY = 1000
 
-logger = logging.getLogger(__name__)
-
 
 @dataclass
 class WorkerSummary:
@@ -152,6 +150,8 @@ def _application_class() -> type:
 
         def _process_message(self, dataframe_composed: Any) -> None:
             """Up to ``BATCH`` messages per pass of Quix's run loop instead of one (see :func:`process_batch`)."""
+            from app.quix_batch import batchable, process_batch
+
             if self._batched is None:
                 self._batched = batchable(self)
             if not self._batched:
@@ -160,79 +160,6 @@ def _application_class() -> type:
             process_batch(self, dataframe_composed)
 
     return WorkerApplication
-
-
-#: messages processed per pass of Quix's run loop (its checkpoint, timeout and status checks run between passes)
-BATCH = 256
-
-
-def batchable(app: Any) -> bool:
-    """Whether :func:`process_batch` gives exactly what Quix's ``_process_message`` would: time-aligned
-    consumption and every consumed topic's key and value passed through as bytes, as the worker defines them."""
-    from quixstreams.models.serializers import BytesDeserializer
-
-    if not app._dataframe_registry.requires_time_alignment:
-        return False
-    return all(
-        isinstance(topic._key_deserializer, BytesDeserializer)
-        and isinstance(topic._value_deserializer, BytesDeserializer)
-        and topic._timestamp_extractor is None
-        for topic in app._consumer._topics.values()
-    )
-
-
-def process_batch(app: Any, dataframe_composed: Mapping[str, Callable[..., Any]]) -> None:
-    """Quix's ``Application._process_message`` for up to ``BATCH`` messages already in the consumer's buffer.
-
-    Quix's own takes one message per pass of its run loop, and around each: a producer poll, a Row built
-    through the topic's (here pass-through) deserializers, a copied ``contextvars`` context, an offset
-    stored in the checkpoint, the run loop's checkpoint/timeout/broker/status checks -- ~12 µs a message,
-    more than the pass-through benchmark spends in all (measured with py-spy). Here the first message comes
-    from Quix's own time-aligned poll (which refills the buffer and runs rebalance callbacks); the rest are
-    taken from that buffer in the same timestamp order until it has none ready, the app is stopping, or
-    ``BATCH`` messages are done. Each still goes through the composed dataframe with its message context set;
-    each partition's last offset is stored once after the batch (a checkpoint commits only between passes).
-    A failure goes to the app's ``on_processing_error`` like in Quix; offsets of the messages processed
-    before it are stored, the failing one's only if the error was suppressed.
-    """
-    from quixstreams.context import set_message_context
-    from quixstreams.models import MessageContext
-    from quixstreams.models.rows import Row
-
-    consumer, tracker = app._consumer, app._run_tracker
-    app._producer.poll(app._config.producer_poll_timeout)
-    msg = consumer._poll_buffered(timeout=app._config.consumer_poll_timeout)
-    if msg is None:
-        tracker.set_message_consumed(False)
-        return
-    pop, on_processed = consumer._buffer.pop, app._on_message_processed
-    offsets: dict[tuple[str, int], int] = {}
-    try:
-        for left in range(BATCH - 1, -1, -1):
-            topic, partition, offset = msg.topic(), msg.partition(), msg.offset()
-            context = MessageContext(topic, partition, offset, len(msg), msg.leader_epoch())
-            set_message_context(context)
-            value, key, timestamp, headers = msg.value(), msg.key(), msg.timestamp()[1], msg.headers()
-            try:
-                dataframe_composed[topic](value, key, timestamp, headers)
-            except Exception as exc:
-                if not app._on_processing_error(exc, Row(value, key, timestamp, context, headers), logger):
-                    raise
-            offsets[(topic, partition)] = offset
-            if on_processed is not None:
-                on_processed(topic, partition, offset)
-            if not left or not tracker.running:
-                break
-            msg = pop()
-            if msg is None:
-                break
-    finally:
-        store = app._processing_context.store_offset
-        for (topic, partition), offset in offsets.items():
-            store(topic=topic, partition=partition, offset=offset)
-    tracker.set_message_consumed(True)
-    app._producer._broker_available()
-    consumer._broker_available()
 
 
 def check_partitions(address: str, settings: Settings, names: tuple[str, ...]) -> None:

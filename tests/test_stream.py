@@ -202,10 +202,10 @@ def test_batched_passes_process_what_quix_would_in_the_same_order(
     """The worker's batched pass (``process_batch``) against Quix's one message per pass, on the same topics:
     every message once, each partition's messages in the same time-aligned order, the same outputs. With an
     idle timeout, Quix would also keep every message's final value unless told not to collect."""
-    import app.stream as stream
+    import app.quix_batch as quix_batch
 
     ends = produce(own_broker.address, marketplace(3_000, auctions=40, users=100))
-    monkeypatch.setattr(stream, "BATCH", 7)  # many batch boundaries, some cut short by an empty buffer
+    monkeypatch.setattr(quix_batch, "BATCH", 7)  # many batch boundaries, some cut short by an empty buffer
     runs: dict[str, list[tuple[str, int, int]]] = {}
     apps: list[object] = []
     for name, batched in (("quix", False), ("batched", True)):
