@@ -22,11 +22,14 @@ last counted record of a key is its state at the committed offsets.
 from __future__ import annotations
 
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import orjson
 from quixstreams.sinks import BaseSink
+
+from pipelines.score import closing_auctions
 
 #: the changelog record header holding the input offsets processed when the record was written (JSON)
 OFFSETS_HEADER = "processed-offsets"
@@ -76,10 +79,12 @@ class StateTable(dict[str, Any]):
 class PartitionStores:
     """One partition's state (a :class:`pipelines.score.Stores`) and the input offsets it has processed."""
 
-    __slots__ = ("auctions", "bidders", "categories", "offsets")
+    __slots__ = ("auctions", "bidders", "categories", "closing", "offsets")
 
     def __init__(self) -> None:
         self.auctions, self.bidders, self.categories = StateTable(), StateTable(), StateTable()
+        self.closing: deque[tuple[int, str]] = deque()
+        """Closed auctions not yet compacted (:class:`pipelines.score.Stores`); rebuilt by :func:`recover`."""
         self.offsets: dict[str, int] = {}
         """The last input offset processed per topic: set by the pipeline for every message."""
 
@@ -242,6 +247,7 @@ def recover(
                 error = msg.error()
                 if error is not None:
                     if error.code() == KafkaError._PARTITION_EOF:
+                        stores.closing = closing_auctions(stores.auctions.items())
                         return stores
                     raise KafkaException(error)
                 header = dict(msg.headers() or ()).get(OFFSETS_HEADER)

@@ -10,7 +10,7 @@ import pytest
 from pipelines.score import UserDirectory, on_auction, on_bid
 from pipelines.state import OFFSETS_HEADER, PartitionStores, StateCache, committed_checkpoint, recover
 from tests.test_rules import _auction, _bid
-from tests.test_stream_support import T0, Clock
+from tests.test_stream_support import HOUR, T0, Clock
 
 Record = tuple[str, int, bytes, bytes | None, list[tuple[str, bytes]]]
 
@@ -136,6 +136,8 @@ def test_recovery_reads_the_changelog_from_the_broker(broker_address: str, uniqu
     cache = StateCache(produce, changelog, lambda p: PartitionStores())
     stores = cache.stores(1)
     on_auction(*_auction(1, seller=1), stores)
+    on_auction(*_auction(2, seller=1, hours=1), stores)
+    on_auction(*_auction(2, seller=1, hours=1, status="closed"), stores)  # closed, bids' state not yet compacted
     for i in range(3):
         on_bid(*_bid(i, 1, 20, T0 + 1000 * (i + 1), 2000 + 100 * i), stores, users)
         stores.offsets[bids] = i
@@ -152,6 +154,7 @@ def test_recovery_reads_the_changelog_from_the_broker(broker_address: str, uniqu
         recovered = recover(consumer, changelog, 1, (bids,), timeout_s=10)
         assert recovered.auctions["a1"][1] == 3
         assert recovered.bidders["u20"][4] == 3  # the bidder's bids: checkpoint 2 did not count
+        assert list(recovered.closing) == [(T0 + HOUR, "a2")]  # to be compacted when a later auction closes
         assert recover(consumer, changelog, 0, (bids,), timeout_s=10).auctions == {}  # an empty partition
         consumer.commit(offsets=[TopicPartition(bids, 1, 4)], asynchronous=False)
         assert recover(consumer, changelog, 1, (bids,), timeout_s=10).auctions["a1"][1] == 4
