@@ -33,9 +33,11 @@ from pipelines.rules import score as score_features
 WINDOW_MS = 60_000
 RECENT_DEVICES = 5
 DAY_MS = 86_400_000
-#: how long (event time) a closed auction keeps the state of its bids: the bid ids that catch a duplicate,
-#: its bidders, its alerts. A bid that arrives later is "after the auction closed" (late data beyond the
-#: allowed lateness); without it, state grew ~0.6 KB per event for as long as a worker ran (measured).
+#: how long a closed auction keeps the state of its bids (the bid ids that catch a duplicate, its bidders,
+#: its alerts), in bid time: until a valid bid placed LATE_MS after its end is processed in its partition.
+#: A bid for it that comes later is "after the auction closed" (late data beyond the allowed lateness).
+#: The clock is the bids', not the close events': several messages produced in the same millisecond are
+#: consumed auctions first, so a close may be processed before bids placed before it (they still count).
 LATE_MS = 10 * 60_000
 
 
@@ -62,7 +64,7 @@ class Stores(Protocol):
     Separate tables rather than one keyed by ``"a:" + auction_id`` and the like: building that key and
     hashing it anew for every bid cost 1.2 µs of a bid's ~9 (measured), the raw ids hash once.
     ``closing`` holds ``(end ms, auction id)`` of the closed auctions that still keep their bids' state,
-    in the order they closed (:func:`on_auction` compacts them ``LATE_MS`` after their end; it is rebuilt
+    in the order they closed (:func:`on_bid` compacts them ``LATE_MS`` after their end; it is rebuilt
     from the auctions by :func:`closing_auctions` when a partition's state is read back).
     """
 
@@ -178,20 +180,20 @@ def on_auction(
             if bidder == winner_id:
                 profile[6] += 1
             bidders.changed(bidder)
-        closing = stores.closing
-        closing.append((end_ms, auction_id))
-        # auctions closed in roughly the order they end: compact those that ended LATE_MS before this one
-        while closing and closing[0][0] < end_ms - LATE_MS:
-            _compact(auctions, closing.popleft()[1])
+        stores.closing.append((end_ms, auction_id))
     return None
 
 
-def _compact(auctions: Table, auction_id: str) -> None:
-    """Drop a closed auction's per-bid state (every later bid for it is dead-lettered)."""
-    state = auctions[auction_id]
-    if state is not None and state[0] is not None and state[0][6] and state[3] is not None:
-        state[2:6] = ["", None, None, None]
-        auctions.changed(auction_id)
+def _compact(stores: Stores, before_ms: int) -> None:
+    """Drop the per-bid state of the closed auctions that ended before ``before_ms`` (in the order they
+    closed, which is roughly the order they end); every later bid for them is dead-lettered."""
+    closing, auctions = stores.closing, stores.auctions
+    while closing and closing[0][0] < before_ms:
+        auction_id = closing.popleft()[1]
+        state = auctions[auction_id]
+        if state is not None and state[0] is not None and state[0][6] and state[3] is not None:
+            state[2:6] = ["", None, None, None]
+            auctions.changed(auction_id)
 
 
 def closing_auctions(auctions: Iterable[tuple[str, Any]]) -> deque[tuple[int, str]]:
@@ -236,6 +238,9 @@ def on_bid(
         if currency != auction_currency:
             return f"bid currency {currency} differs from the auction's {auction_currency}"
         elapsed = (t_ms - start_ms) / (end_ms - start_ms)  # on_auction stores only end > start
+        closing = stores.closing  # a valid bid's time moves the clock that compacts closed auctions
+        if closing and closing[0][0] < t_ms - LATE_MS:
+            _compact(stores, t_ms - LATE_MS)
     else:  # the auction's open event has not reached this partition: score without auction context
         seller, category, elapsed, start_cents = "", "", 0.5, 0
 
