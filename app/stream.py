@@ -41,6 +41,8 @@ STATEFUL_TOPICS = ("auctions", "bids")
 #: collect the young generation every 50k allocations instead of 700 (the state is long-lived)
 GC_THRESHOLDS = (50_000, 20, 100)
 MARK_EVERY = 1000
+#: how long the worker waits for an unreachable broker before it fails (Quix's default, passed to it too)
+BROKER_AVAILABILITY_TIMEOUT_S = 120.0
 
 
 @dataclass
@@ -225,6 +227,7 @@ def build_application(
         # that waits this long for a full batch: at 0.2 s every message waited ~0.2 s (p50 0.4 s at 5k bids/s)
         consumer_poll_timeout=0.005,
         on_message_processed=on_processed,
+        broker_availability_timeout=BROKER_AVAILABILITY_TIMEOUT_S,
     )
     config = TopicConfig(num_partitions=settings.partitions, replication_factor=1, extra_config=topic_config(settings))
     inputs = {
@@ -250,7 +253,10 @@ def build_application(
     state = StateCache(
         output.produce_to,
         changelog,
-        lambda partition: recover(reader, changelog, partition, STATEFUL_TOPICS, settings.broker_timeout_s),
+        # a broker away while a partition's state is read back is waited for as long as Quix waits for it
+        lambda partition: recover(
+            reader, changelog, partition, STATEFUL_TOPICS, settings.broker_timeout_s, BROKER_AVAILABILITY_TIMEOUT_S
+        ),
         # values left alone for an eighth of the interval are written before the checkpoint: a shorter pause
         idle_write_s=options.commit_interval_s / 8,
     )

@@ -216,40 +216,74 @@ class StateCache(BaseSink):
         self._caches.clear()
 
 
+#: librdkafka errors that mean "the broker cannot be reached right now": recovery waits for it
+_UNREACHABLE = frozenset({"_TRANSPORT", "_ALL_BROKERS_DOWN", "_TIMED_OUT", "_RESOLVE", "_WAIT_COORD"})
+
+
+def _unreachable(error: Any) -> bool:
+    from confluent_kafka import KafkaError
+
+    return any(error.code() == getattr(KafkaError, name, None) for name in _UNREACHABLE)
+
+
 def recover(
-    consumer: Any, changelog: str, partition: int, inputs: Iterable[str], timeout_s: float = 30.0
+    consumer: Any,
+    changelog: str,
+    partition: int,
+    inputs: Iterable[str],
+    timeout_s: float = 30.0,
+    wait_s: float = 120.0,
 ) -> PartitionStores:
     """A partition's state read back from its changelog partition, counting committed checkpoints only.
 
     ``consumer`` is a confluent-kafka Consumer in the worker's group (for its committed offsets) with
     ``enable.partition.eof`` and without auto-commit. The changelog is read to its end as the fetch
-    responses report it (tansu's ListOffsets reports a high watermark that is too low).
+    responses report it (tansu's ListOffsets reports a high watermark that is too low). A broker that
+    cannot be reached is waited for up to ``wait_s`` (like the rest of the worker: Quix's broker
+    availability timeout) before this raises; ``timeout_s`` bounds each request.
     """
     from confluent_kafka import OFFSET_BEGINNING, KafkaError, KafkaException, TopicPartition
 
+    progress = [time.monotonic()]  # when the broker last answered
+
+    def waited_too_long(problem: str) -> None:
+        if time.monotonic() - progress[0] > wait_s:
+            raise TimeoutError(f"reading {changelog}[{partition}]: {problem} for {wait_s:g} s")
+
     wanted = [TopicPartition(topic, partition) for topic in inputs]
-    committed = {tp.topic: tp.offset for tp in consumer.committed(wanted, timeout=timeout_s) if tp.offset >= 0}
+    while True:
+        try:
+            found = consumer.committed(wanted, timeout=timeout_s)
+            break
+        except KafkaException as exc:
+            if not _unreachable(exc.args[0]):
+                raise
+            waited_too_long(f"no committed offsets ({exc.args[0].str()})")
+    progress[0] = time.monotonic()
+    committed = {tp.topic: tp.offset for tp in found if tp.offset >= 0}
     stores = PartitionStores()
     verdicts: dict[bytes | None, bool] = {}
     consumer.assign([TopicPartition(changelog, partition, OFFSET_BEGINNING)])
     try:
-        waited = 0.0
+        quiet_since = time.monotonic()
         while True:
             # a short wait: consume() returns at the timeout unless it filled the batch, the EOF included
             batch = consumer.consume(10_000, timeout=0.01)
             if not batch:
-                waited += 0.01
-                if waited > timeout_s:
-                    raise TimeoutError(f"reading {changelog}[{partition}] got no answer in {timeout_s:g} s")
+                if time.monotonic() - quiet_since > timeout_s:
+                    waited_too_long("no answer from the broker")
                 continue
-            waited = 0.0
             for msg in batch:
                 error = msg.error()
                 if error is not None:
                     if error.code() == KafkaError._PARTITION_EOF:
                         stores.closing = closing_auctions(stores.auctions.items())
                         return stores
+                    if _unreachable(error):
+                        waited_too_long(f"broker unreachable ({error.str()})")
+                        continue
                     raise KafkaException(error)
+                quiet_since = progress[0] = time.monotonic()
                 header = dict(msg.headers() or ()).get(OFFSETS_HEADER)
                 verdict = verdicts.get(header)  # one header per checkpoint: decided once
                 if verdict is None:
