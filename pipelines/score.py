@@ -38,7 +38,7 @@ DAY_MS = 86_400_000
 #: A bid for it that comes later is "after the auction closed" (late data beyond the allowed lateness).
 #: The clock is the bids', not the close events': several messages produced in the same millisecond are
 #: consumed auctions first, so a close may be processed before bids placed before it (they still count).
-LATE_MS = 10 * 60_000
+LATE_MS = 60_000
 
 
 class Table(Protocol):
