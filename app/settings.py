@@ -66,6 +66,12 @@ class Settings(BaseSettings):
     broker_timeout_s: float = Field(
         10.0, gt=0, le=300, description="Seconds to wait for the broker before giving up with an error."
     )
+    broker_outage_s: float = Field(
+        120.0,
+        gt=0,
+        le=3600,
+        description="Seconds a running stream worker waits for a broker that went away before it fails.",
+    )
 
     @field_validator("lake_url")
     @classmethod

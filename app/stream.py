@@ -41,8 +41,6 @@ STATEFUL_TOPICS = ("auctions", "bids")
 #: collect the young generation every 50k allocations instead of 700 (the state is long-lived)
 GC_THRESHOLDS = (50_000, 20, 100)
 MARK_EVERY = 1000
-#: how long the worker waits for an unreachable broker before it fails (Quix's default, passed to it too)
-BROKER_AVAILABILITY_TIMEOUT_S = 120.0
 
 
 @dataclass
@@ -227,7 +225,7 @@ def build_application(
         # that waits this long for a full batch: at 0.2 s every message waited ~0.2 s (p50 0.4 s at 5k bids/s)
         consumer_poll_timeout=0.005,
         on_message_processed=on_processed,
-        broker_availability_timeout=BROKER_AVAILABILITY_TIMEOUT_S,
+        broker_availability_timeout=settings.broker_outage_s,
     )
     config = TopicConfig(num_partitions=settings.partitions, replication_factor=1, extra_config=topic_config(settings))
     inputs = {
@@ -255,7 +253,7 @@ def build_application(
         changelog,
         # a broker away while a partition's state is read back is waited for as long as Quix waits for it
         lambda partition: recover(
-            reader, changelog, partition, STATEFUL_TOPICS, settings.broker_timeout_s, BROKER_AVAILABILITY_TIMEOUT_S
+            reader, changelog, partition, STATEFUL_TOPICS, settings.broker_timeout_s, settings.broker_outage_s
         ),
         # values left alone for an eighth of the interval are written before the checkpoint: a shorter pause
         idle_write_s=options.commit_interval_s / 8,
@@ -285,6 +283,10 @@ def exit_if_stuck_after_failure(app: Any, seconds: float, exit: Callable[[int], 
 
 def run_worker(settings: Settings, address: str, options: WorkerOptions | None = None) -> WorkerSummary:
     """Run one stream worker until signalled, idle, or past ``options.stop_at``; returns what it did."""
+    from quixstreams.kafka.exceptions import KafkaBrokerUnavailableError
+
+    from pipelines.state import BrokerUnreachable
+
     options = options or WorkerOptions()
     changelog = changelog_topic(settings.consumer_group)
     ensure_topics(address, settings)
@@ -329,7 +331,14 @@ def run_worker(settings: Settings, address: str, options: WorkerOptions | None =
         if options.stop_at is not None and not remaining:
             return summary
         # collect=False: with a timeout Quix otherwise keeps every message's final value in a list (memory)
-        app.run(timeout=options.idle_timeout_s, collect=False)
+        try:
+            app.run(timeout=options.idle_timeout_s, collect=False)
+        except (KafkaBrokerUnavailableError, BrokerUnreachable) as exc:
+            raise UserError(
+                f"the broker at {address} was unreachable for more than AUCTION_BROKER_OUTAGE_S="
+                f"{settings.broker_outage_s:g} s, the worker stopped (what it had not committed is processed "
+                f"again when it is started): {str(exc).split('. ')[0]}"
+            ) from None
         if summary.stopped_by == "signal" and options.idle_timeout_s:
             summary.stopped_by = "idle"
     finally:

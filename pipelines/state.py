@@ -220,6 +220,10 @@ class StateCache(BaseSink):
 _UNREACHABLE = frozenset({"_TRANSPORT", "_ALL_BROKERS_DOWN", "_TIMED_OUT", "_RESOLVE", "_WAIT_COORD"})
 
 
+class BrokerUnreachable(TimeoutError):
+    """The broker did not answer while a partition's state was being read back, for longer than allowed."""
+
+
 def _unreachable(error: Any) -> bool:
     from confluent_kafka import KafkaError
 
@@ -248,7 +252,7 @@ def recover(
 
     def waited_too_long(problem: str) -> None:
         if time.monotonic() - progress[0] > wait_s:
-            raise TimeoutError(f"reading {changelog}[{partition}]: {problem} for {wait_s:g} s")
+            raise BrokerUnreachable(f"reading {changelog}[{partition}]: {problem} for {wait_s:g} s")
 
     wanted = [TopicPartition(topic, partition) for topic in inputs]
     while True:

@@ -212,3 +212,18 @@ def test_a_value_changed_after_its_early_write_is_written_again_and_the_later_re
     _checkpoint(cache, changelog, stores.offsets)
     assert [key for _, _, key, _, _ in changelog.records].count(b"a:a1") == 2
     assert changelog.recover(0).auctions["a1"][1] == 1  # the bid is in: the checkpoint's record won
+
+
+def test_recovery_gives_up_on_a_broker_that_stays_away() -> None:
+    from confluent_kafka import Consumer
+
+    from app.topics import client_config
+    from pipelines.state import BrokerUnreachable
+
+    consumer = Consumer({**client_config("127.0.0.1:1"), "group.id": "g", "enable.auto.commit": False,
+                         "enable.partition.eof": True})  # fmt: skip
+    try:
+        with pytest.raises(BrokerUnreachable, match="changelog-g-scoring"):
+            recover(consumer, "changelog-g-scoring", 0, ("bids",), timeout_s=0.5, wait_s=1.0)
+    finally:
+        consumer.close()

@@ -138,6 +138,28 @@ def test_unreachable_broker_is_one_line_not_a_traceback(tmp_path: Path) -> None:
     assert lines == [lines[0]] and lines[0].startswith("error: broker at 127.0.0.1:1 did not answer")
 
 
+def test_a_broker_gone_for_longer_than_the_outage_allowance_is_one_line(
+    own_broker: EmbeddedBroker, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import time
+
+    from app.topics import ensure_topics
+    from tests.test_stream_crash import _worker
+
+    ensure_topics(own_broker.address, settings)
+    monkeypatch.setenv("AUCTION_BROKER_OUTAGE_S", "3")
+    worker = _worker(settings, own_broker.address)
+    time.sleep(6)  # joined its group
+    assert worker.poll() is None, worker.communicate()[1].decode()[-2000:]
+    assert own_broker.process is not None
+    own_broker.process.kill()  # gone for good
+    _, err = worker.communicate(timeout=90)
+    lines = [line for line in err.decode().splitlines() if line.startswith(("error", "Traceback"))]
+    assert worker.returncode == 1
+    assert lines == [lines[0]] and lines[0].startswith(f"error: the broker at {own_broker.address} was unreachable")
+    assert "AUCTION_BROKER_OUTAGE_S=3 s" in lines[0]
+
+
 def test_auto_created_topics_without_retention_are_a_clear_error(
     own_broker: EmbeddedBroker, settings: Settings
 ) -> None:
