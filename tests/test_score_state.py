@@ -114,49 +114,63 @@ def test_a_pause_drops_every_partition_and_the_next_use_recovers() -> None:
     assert cache.stores(0).auctions["a1"] is None and cache.stores(1).auctions["a2"] is None  # never flushed
 
 
+class BrokerChangelog:
+    """A changelog and a bids topic on a real broker, a state cache writing to it, and a reader in a group."""
+
+    def __init__(self, address: str, unique_name: str, partitions: int) -> None:
+        from confluent_kafka import Consumer, Producer
+        from confluent_kafka.admin import AdminClient, NewTopic
+
+        from app.topics import client_config
+
+        self.changelog, self.bids = f"cl-{unique_name}", f"bids-{unique_name}"
+        admin = AdminClient(client_config(address))
+        topics = [NewTopic(t, partitions, 1, config={"retention.ms": "-1"}) for t in (self.changelog, self.bids)]
+        for future in admin.create_topics(topics).values():
+            future.result(10)
+        self.producer = Producer(client_config(address))
+        self.cache = StateCache(self._produce, self.changelog, lambda p: PartitionStores())
+        self.reader = Consumer({**client_config(address), "group.id": f"g-{unique_name}",
+                                "enable.auto.commit": False, "enable.partition.eof": True})  # fmt: skip
+
+    def _produce(self, topic: str, partition: int, key: bytes, value: bytes | None, headers: Any) -> None:
+        self.producer.produce(topic, value, key, partition=partition, headers=headers)
+
+    def checkpoint(self) -> None:
+        """Write the changed state and wait until the broker has it (the commit is the test's to do)."""
+        self.cache.flush()
+        assert self.producer.flush(10) == 0
+
+    def commit(self, partition: int, bids_offset: int) -> None:
+        from confluent_kafka import TopicPartition
+
+        self.reader.commit(offsets=[TopicPartition(self.bids, partition, bids_offset)], asynchronous=False)
+
+
 def test_recovery_reads_the_changelog_from_the_broker(broker_address: str, unique_name: str) -> None:
     """Through a real broker: committed offsets of the group decide which checkpoints count."""
-    from confluent_kafka import Consumer, Producer, TopicPartition
-    from confluent_kafka.admin import AdminClient, NewTopic
-
-    from app.topics import client_config
-
-    changelog, bids, group = f"cl-{unique_name}", f"bids-{unique_name}", f"g-{unique_name}"
-    admin = AdminClient(client_config(broker_address))
-    for future in admin.create_topics(
-        [NewTopic(t, 2, 1, config={"retention.ms": "-1"}) for t in (changelog, bids)]
-    ).values():
-        future.result(10)
-    producer = Producer(client_config(broker_address))
-
-    def produce(topic: str, partition: int, key: bytes, value: bytes | None, headers: Any) -> None:
-        producer.produce(topic, value, key, partition=partition, headers=headers)
-
+    broker = BrokerChangelog(broker_address, unique_name, partitions=2)
+    changelog, bids, consumer = broker.changelog, broker.bids, broker.reader
     users = UserDirectory()
-    cache = StateCache(produce, changelog, lambda p: PartitionStores())
-    stores = cache.stores(1)
+    stores = broker.cache.stores(1)
     on_auction(*_auction(1, seller=1), stores)
     on_auction(*_auction(2, seller=1, hours=1), stores)
     on_auction(*_auction(2, seller=1, hours=1, status="closed"), stores)  # closed, bids' state not yet compacted
     for i in range(3):
         on_bid(*_bid(i, 1, 20, T0 + 1000 * (i + 1), 2000 + 100 * i), stores, users)
         stores.offsets[bids] = i
-    cache.flush()  # checkpoint 1: bids 0..2, committed below
+    broker.checkpoint()  # checkpoint 1: bids 0..2, committed below
     on_bid(*_bid(3, 1, 20, T0 + 5000, 2400), stores, users)
     stores.offsets[bids] = 3
-    cache.flush()  # checkpoint 2: bid 3, never committed
-    assert producer.flush(10) == 0
-
-    consumer = Consumer({**client_config(broker_address), "group.id": group, "enable.auto.commit": False,
-                         "enable.partition.eof": True})  # fmt: skip
+    broker.checkpoint()  # checkpoint 2: bid 3, never committed
     try:
-        consumer.commit(offsets=[TopicPartition(bids, 1, 3)], asynchronous=False)
+        broker.commit(1, 3)
         recovered = recover(consumer, changelog, 1, (bids,), timeout_s=10)
         assert recovered.auctions["a1"][1] == 3
         assert recovered.bidders["u20"][4] == 3  # the bidder's bids: checkpoint 2 did not count
         assert list(recovered.closing) == [(T0 + HOUR, "a2")]  # to be compacted when a later auction closes
         assert recover(consumer, changelog, 0, (bids,), timeout_s=10).auctions == {}  # an empty partition
-        consumer.commit(offsets=[TopicPartition(bids, 1, 4)], asynchronous=False)
+        broker.commit(1, 4)
         assert recover(consumer, changelog, 1, (bids,), timeout_s=10).auctions["a1"][1] == 4
     finally:
         consumer.close()

@@ -107,48 +107,28 @@ def test_state_recovery_waits_for_a_broker_that_is_away(persistent_broker: Persi
     """A partition's state is read back while the broker is away: recovery waits for it instead of failing."""
     import threading
 
-    from confluent_kafka import Consumer, Producer, TopicPartition
-    from confluent_kafka.admin import AdminClient, NewTopic
-
-    from app.topics import client_config
     from pipelines.score import UserDirectory, on_auction, on_bid
-    from pipelines.state import PartitionStores, StateCache, recover
+    from pipelines.state import recover
     from tests.test_rules import _auction, _bid
+    from tests.test_score_state import BrokerChangelog
     from tests.test_stream_support import T0
 
-    address = persistent_broker.address
-    changelog, bids, group = f"cl-{unique_name}", f"bids-{unique_name}", f"g-{unique_name}"
-    admin = AdminClient(client_config(address))
-    for future in admin.create_topics(
-        [NewTopic(t, 1, 1, config={"retention.ms": "-1"}) for t in (changelog, bids)]
-    ).values():
-        future.result(10)
-    producer = Producer(client_config(address))
-    cache = StateCache(
-        lambda topic, partition, key, value, headers: producer.produce(
-            topic, value, key, partition=partition, headers=headers
-        ),
-        changelog,
-        lambda partition: PartitionStores(),
-    )
-    stores, users = cache.stores(0), UserDirectory()
+    broker = BrokerChangelog(persistent_broker.address, unique_name, partitions=1)
+    stores, users = broker.cache.stores(0), UserDirectory()
     on_auction(*_auction(1, seller=1), stores)
     for i in range(3):
         on_bid(*_bid(i, 1, 20, T0 + 1000 * (i + 1), 2000 + 100 * i), stores, users)
-    stores.offsets[bids] = 2
-    cache.flush()
-    assert producer.flush(10) == 0
-    consumer = Consumer({**client_config(address), "group.id": group, "enable.auto.commit": False,
-                         "enable.partition.eof": True})  # fmt: skip
+    stores.offsets[broker.bids] = 2
+    broker.checkpoint()
     try:
-        consumer.commit(offsets=[TopicPartition(bids, 0, 3)], asynchronous=False)
+        broker.commit(0, 3)
         persistent_broker.stop()
         back = threading.Timer(4.0, persistent_broker.start)
         back.start()
         began = time.monotonic()
-        recovered = recover(consumer, changelog, 0, (bids,), timeout_s=1.0, wait_s=60.0)
+        recovered = recover(broker.reader, broker.changelog, 0, (broker.bids,), timeout_s=1.0, wait_s=60.0)
         back.join()
         assert time.monotonic() - began >= 4.0  # it did wait for the broker
         assert recovered.auctions["a1"][1] == 3 and recovered.bidders["u20"][4] == 3
     finally:
-        consumer.close()
+        broker.reader.close()
