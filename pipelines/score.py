@@ -172,7 +172,7 @@ def on_auction(
     auctions.changed(auction_id)
     if closed and not was_closed:
         bidders = stores.bidders
-        for bidder in state[4] or ():
+        for bidder in state[4]:  # a compacted auction is closed already: it never gets here
             profile = bidders[bidder]
             if profile is None:
                 profile = bidders[bidder] = _new_profile()
@@ -184,6 +184,11 @@ def on_auction(
     return None
 
 
+def _closed_with_bids(state: list[Any] | None) -> bool:
+    """Whether an auction's state is closed and still keeps the state of its bids (not yet compacted)."""
+    return state is not None and state[0] is not None and state[0][6] and state[3] is not None
+
+
 def _compact(stores: Stores, before_ms: int) -> None:
     """Drop the per-bid state of the closed auctions that ended before ``before_ms`` (in the order they
     closed, which is roughly the order they end); every later bid for them is dead-lettered."""
@@ -191,7 +196,7 @@ def _compact(stores: Stores, before_ms: int) -> None:
     while closing and closing[0][0] < before_ms:
         auction_id = closing.popleft()[1]
         state = auctions[auction_id]
-        if state is not None and state[0] is not None and state[0][6] and state[3] is not None:
+        if _closed_with_bids(state):
             state[2:6] = ["", None, None, None]
             auctions.changed(auction_id)
 
@@ -199,8 +204,7 @@ def _compact(stores: Stores, before_ms: int) -> None:
 def closing_auctions(auctions: Iterable[tuple[str, Any]]) -> deque[tuple[int, str]]:
     """The ``closing`` queue of a partition whose auctions were read back: its closed auctions that still
     keep their bids' state, by end time."""
-    found = [(s[0][3], i) for i, s in auctions if s[0] is not None and s[0][6] and s[3] is not None]
-    return deque(sorted(found))
+    return deque(sorted((state[0][3], ident) for ident, state in auctions if _closed_with_bids(state)))
 
 
 def on_bid(

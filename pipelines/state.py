@@ -269,12 +269,11 @@ def recover(
     verdicts: dict[bytes | None, bool] = {}
     consumer.assign([TopicPartition(changelog, partition, OFFSET_BEGINNING)])
     try:
-        quiet_since = time.monotonic()
         while True:
             # a short wait: consume() returns at the timeout unless it filled the batch, the EOF included
             batch = consumer.consume(10_000, timeout=0.01)
             if not batch:
-                if time.monotonic() - quiet_since > timeout_s:
+                if time.monotonic() - progress[0] > timeout_s:
                     waited_too_long("no answer from the broker")
                 continue
             for msg in batch:
@@ -287,7 +286,7 @@ def recover(
                         waited_too_long(f"broker unreachable ({error.str()})")
                         continue
                     raise KafkaException(error)
-                quiet_since = progress[0] = time.monotonic()
+                progress[0] = time.monotonic()
                 header = dict(msg.headers() or ()).get(OFFSETS_HEADER)
                 verdict = verdicts.get(header)  # one header per checkpoint: decided once
                 if verdict is None:

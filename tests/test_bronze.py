@@ -39,6 +39,13 @@ def _ranges(lake: Lake, table: str) -> list[tuple[int, int]]:
     return sorted(parse_bronze_file_name(p)[2:] for p in lake.list_files(f"bronze/{table}"))
 
 
+def _bids_landed_once(lake: Lake, count: int, ranges: list[tuple[int, int]]) -> None:
+    """Bids and bids-scored hold input offsets 0..count-1 exactly once, in files of exactly these ranges."""
+    for table in ("bids", "bids-scored"):
+        assert _offsets(lake, table) == list(range(count))
+        assert _ranges(lake, table) == ranges
+
+
 def test_a_crash_after_writing_before_commit_is_replayed_without_duplicates(lake_dir: Path) -> None:
     lake = Lake(str(lake_dir))
     first = BronzeSink(lake, RUNS)
@@ -53,9 +60,7 @@ def test_a_crash_after_writing_before_commit_is_replayed_without_duplicates(lake
     _feed(replay, range(130, 200))
     replay.flush()
 
-    for table in ("bids", "bids-scored"):
-        assert _offsets(lake, table) == list(range(200))
-        assert _ranges(lake, table) == [(0, 99), (100, 129), (130, 199)]
+    _bids_landed_once(lake, 200, [(0, 99), (100, 129), (130, 199)])
 
 
 def test_a_longer_uncommitted_file_is_removed_when_the_replay_cuts_shorter(lake_dir: Path) -> None:
@@ -204,9 +209,7 @@ def test_ranges_open_long_enough_are_written_before_the_checkpoint_while_the_wor
     sink.tick()  # 20 rows: too few to be worth a file of their own before the checkpoint
     assert _ranges(lake, "bids") == [(0, 59)]
     sink.flush()
-    for table in ("bids", "bids-scored"):
-        assert _offsets(lake, table) == list(range(80))
-        assert _ranges(lake, table) == [(0, 59), (60, 79)]
+    _bids_landed_once(lake, 80, [(0, 59), (60, 79)])
 
 
 def test_a_range_written_early_and_never_committed_is_replaced_by_the_replay(lake_dir: Path) -> None:
@@ -221,9 +224,7 @@ def test_a_range_written_early_and_never_committed_is_replaced_by_the_replay(lak
     replay = BronzeSink(lake, RUNS)  # restarts at the committed offset, 40
     _feed(replay, range(40, 100))
     replay.flush()
-    for table in ("bids", "bids-scored"):
-        assert _offsets(lake, table) == list(range(100))
-        assert _ranges(lake, table) == [(0, 39), (40, 99)]
+    _bids_landed_once(lake, 100, [(0, 39), (40, 99)])
 
 
 def test_ranges_due_together_are_written_one_per_tick(lake_dir: Path) -> None:
