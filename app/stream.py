@@ -128,6 +128,8 @@ def _application_class() -> type:
     """Quix's Application, telling the stream's state which partitions this process gave up."""
     from quixstreams import Application
 
+    from app.quix_batch import batchable, process_batch
+
     class WorkerApplication(Application):
         """Calls ``on_released(partitions)`` after partitions were revoked (their last checkpoint committed) or
         lost (not committed): their state here may be stale from then on, the next owner recovers it."""
@@ -150,8 +152,6 @@ def _application_class() -> type:
 
         def _process_message(self, dataframe_composed: Any) -> None:
             """Up to ``BATCH`` messages per pass of Quix's run loop instead of one (see :func:`process_batch`)."""
-            from app.quix_batch import batchable, process_batch
-
             if self._batched is None:
                 self._batched = batchable(self)
             if not self._batched:
