@@ -33,7 +33,7 @@ import pyarrow.json as pj
 from quixstreams.sinks import BaseSink
 
 from app.lake import Lake, bronze_file_name, date_partition, parse_bronze_file_name
-from pipelines.contracts import TOPIC_MODELS, arrow_schema, bronze_schema
+from pipelines.contracts import TOPIC_KEYS, TOPIC_MODELS, arrow_schema, bronze_schema
 
 #: input topic -> the bronze tables its messages (and what they produce) land in
 DESTINATIONS: dict[str, tuple[str, ...]] = {
@@ -80,51 +80,60 @@ def _meta_arrays(
     run: str,
     partition: int,
     offsets: Sequence[int],
-    keys: Sequence[str | None],
+    keys: Sequence[str | None] | None,
     times: Sequence[int],
 ) -> dict[str, pa.Array]:
-    """The broker metadata columns of a range's rows."""
+    """The broker metadata columns of a range's rows (``_key`` only when ``keys`` are given)."""
     n = len(offsets)
-    return {
+    arrays = {
         "_broker_run": pa.array([run] * n, pa.string()),
         "_partition": pa.array([partition] * n, pa.int32()),
         "_offset": pa.array(offsets, pa.int64()),
-        "_key": pa.array(keys, pa.string()),
         "_ingest_time": pa.array(times, pa.int64()).cast(schema.field("_ingest_time").type),
     }
+    if keys is not None:
+        arrays["_key"] = pa.array(keys, pa.string())
+    return arrays
 
 
 class JsonRows:
     """One input topic's valid messages for one range, kept as their canonical JSON bytes.
 
     The worker's fast path only accepts values already in canonical form (what the contract's model would
-    write), so bronze parses them in one C++ pass (pyarrow's JSON reader, which releases the GIL) at the
-    checkpoint instead of appending a dozen Python values per row. Bids carry their score alongside (bids
-    and bids-scored). One tuple per row: a single append on the hot path.
+    write), so bronze parses them in one C++ pass (pyarrow's JSON reader, which releases the GIL) when the
+    range is written instead of appending a dozen Python values per row. A bid is kept as its
+    ``bids-scored`` value (the bid plus its score and reasons, bytes the worker builds anyway): one parse
+    gives both tables. The other columns come from the parsed values too: ``_key`` is the event's key field
+    (the worker dead-letters a message whose key differs) and the date partition is ``event_time``'s day.
+    One small tuple per row: a single append on the hot path.
     """
 
     def __init__(self, topic: str) -> None:
         self.topic = topic
-        #: (value, offset, key, ingest time ms, event day, (score, reasons) or None)
-        self.rows: list[tuple[bytes, int, str | None, int, int, tuple[float, list[str]] | None]] = []
+        #: the contract the values are read with: a bid's value is its bids-scored record
+        self.parsed_as = "bids-scored" if topic == "bids" else topic
+        #: (value, offset, ingest time ms)
+        self.rows: list[tuple[bytes, int, int]] = []
 
     def __len__(self) -> int:
         return len(self.rows)
 
-    def arrays(self, schema: pa.Schema, run: str, partition: int) -> tuple[dict[str, Any], list[int], bool]:
-        """Contract, metadata (and score) columns of every row, the day of each row, and whether it is scored."""
-        values, offsets, keys, times, days, scores = zip(*self.rows, strict=True)
-        contract = _parse(self.topic, values)
+    def arrays(self, schema: pa.Schema, run: str, partition: int) -> tuple[dict[str, Any], pa.Array]:
+        """Contract, score (bids) and metadata columns of every row, and the day of each row."""
+        rows = self.rows
+        contract = _parse(self.parsed_as, [row[0] for row in rows])
         arrays: dict[str, Any] = dict(zip(contract.column_names, contract.columns, strict=True))
-        arrays.update(_meta_arrays(schema, run, partition, offsets, keys, times))
-        scored = scores[0] is not None
-        if scored:
-            arrays["fraud_score"] = pa.array([score for score, _ in scores], pa.float64())
-            arrays["fraud_reasons"] = pa.array([reasons for _, reasons in scores], pa.list_(pa.string()))
-        return arrays, list(days), scored
+        arrays.update(_meta_arrays(schema, run, partition, [row[1] for row in rows], None, [row[2] for row in rows]))
+        arrays["_key"] = arrays[TOPIC_KEYS[self.topic]]
+        return arrays, _days(arrays["event_time"])
 
 
-def _parse(topic: str, values: tuple[bytes, ...]) -> pa.Table:
+def _days(times: pa.ChunkedArray | pa.Array) -> pa.Array:
+    """Days since 1970-01-01 of UTC timestamps (the date partition of each row)."""
+    return pc.cast(pc.cast(times, pa.timestamp("ms")), pa.date32()).cast(pa.int32()).combine_chunks()
+
+
+def _parse(topic: str, values: list[bytes]) -> pa.Table:
     """The contract's columns: one JSON parse of the whole range, or row by row through the model if it fails."""
     try:
         parsed = pj.read_json(
@@ -164,32 +173,24 @@ class RangeBuffer:
         columns.append(values, offset, key, ts, day)
         self.rows += 1
 
-    def add_json(
-        self,
-        topic: str,
-        value: bytes,
-        offset: int,
-        key: str | None,
-        ts: int,
-        day: int,
-        score: tuple[float, list[str]] | None = None,
-    ) -> None:
-        """Append a valid input message given as canonical JSON (a bid with its ``score`` and reasons)."""
+    def add_json(self, topic: str, value: bytes, offset: int, ts: int) -> None:
+        """Append a valid input message given as canonical JSON (a bid as its canonical bids-scored value)."""
         rows = self.json
         if rows is None:
             rows = self.json = JsonRows(topic)
-        rows.rows.append((value, offset, key, ts, day, score))
+        rows.rows.append((value, offset, ts))
         self.rows += 1
 
-    def tables(self, run: str, partition: int) -> list[tuple[str, pa.Table, list[int]]]:
+    def tables(self, run: str, partition: int) -> list[tuple[str, pa.Table, pa.Array]]:
         """(destination, table, day of each row) for every destination with rows."""
         out = []
         for dest, columns in self.dests.items():
-            out.append((dest, self._table(dest, columns.arrays(self._schemas[dest], run, partition)), columns.days))
+            table = self._table(dest, columns.arrays(self._schemas[dest], run, partition))
+            out.append((dest, table, pa.array(columns.days, pa.int32())))
         if self.json is not None and len(self.json):
             topic = self.json.topic
-            arrays, days, scored = self.json.arrays(self._schemas[topic], run, partition)
-            if scored:
+            arrays, days = self.json.arrays(self._schemas[topic], run, partition)
+            if topic == "bids":
                 out.append(("bids-scored", self._table("bids-scored", arrays), days))
             out.append((topic, self._table(topic, arrays), days))
         return out
@@ -299,12 +300,15 @@ class BronzeSink(BaseSink):
 
         Only while the worker keeps up (``lag_s``, how old the message just processed is, below
         ``early_after_s``): then the checkpoint writes only what came since, a shorter pause for every
-        waiting message. A worker catching up on a backlog waits for the checkpoint instead (twice the
-        files cost it ~10 % of its throughput, measured). Only ranges of at least ``early_min_rows``, and
-        the worker waits for them here, between messages (writer threads running *while* the worker goes
-        on take its GIL: latency got worse, measured). Safe before the commit like every range: a range
-        that is never committed is removed when its partition restarts. One range per call: the ranges
-        opened together after a checkpoint fall due together, and one pause per range is shorter.
+        waiting message. A worker catching up on a backlog waits for the checkpoint instead: with twice the
+        files it lost ~10 % of its throughput, and with those ranges handed to writer threads while it went
+        on (even at a lower CPU priority) its main thread needed ~15 % more CPU time for the same messages
+        -- two busy cores slow each other here -- more than the shorter pause won back (both measured).
+        Only ranges of at least ``early_min_rows``, and the worker waits for them here, between messages
+        (writer threads running *while* the worker goes on take its GIL: latency got worse, measured). Safe
+        before the commit like every range: a range that is never committed is removed when its partition
+        restarts. One range per call: the ranges opened together after a checkpoint fall due together, and
+        one pause per range is shorter.
         """
         if self.early_after_s is None or lag_s > self.early_after_s:
             return
@@ -340,7 +344,8 @@ class BronzeSink(BaseSink):
         name = bronze_file_name(self.runs[topic], partition, buffer.first, last)
         written = 0
         for dest, table, days in buffer.tables(self.runs[topic], partition):
-            low, high = min(days), max(days)
+            bounds = pc.min_max(days)
+            low, high = bounds["min"].as_py(), bounds["max"].as_py()
             parts = [(low, table)] if low == high else _split_days(table, days)
             for day, part in parts:
                 when = _EPOCH_DAY + dt.timedelta(days=day)
@@ -357,6 +362,5 @@ class BronzeSink(BaseSink):
         self._next.clear()
 
 
-def _split_days(table: pa.Table, days: list[int]) -> list[tuple[int, pa.Table]]:
-    day_array = pa.array(days, pa.int32())
-    return [(day, table.filter(pc.equal(day_array, day))) for day in sorted(set(days))]
+def _split_days(table: pa.Table, days: pa.Array) -> list[tuple[int, pa.Table]]:
+    return [(day, table.filter(pc.equal(days, day))) for day in sorted(pc.unique(days).to_pylist())]

@@ -105,6 +105,15 @@ def _slow_path(topic: str, value: bytes | None) -> tuple[bytes, tuple[Any, ...]]
     return canonical, _FIELDS[topic](event)
 
 
+def scored_value(value: bytes, score: float, reasons: list[str]) -> bytes:
+    """A validated bid's JSON plus its score and reasons: the ``bids-scored`` value, without re-serializing
+    the bid (its canonical JSON object ends with ``}``)."""
+    reasons_json = _REASONS.get(tuple(reasons))
+    if reasons_json is None:
+        reasons_json = _REASONS[tuple(reasons)] = orjson.dumps(reasons)
+    return value.rstrip()[:-1] + b',"fraud_score":%r,"fraud_reasons":%b}' % (score, reasons_json)
+
+
 class Processor:
     """Per-message work for every input topic; pure apart from the bronze buffers it appends to.
 
@@ -160,16 +169,11 @@ class Processor:
         outcome = on_bid(bid_id, auction_id, bidder_id, cents, currency, t_ms, channel, device_id, stores, self.users)
         if isinstance(outcome, str):
             return [self._dead_letter("bids", partition, offset, key, key_text, value, ts, outcome, buffer)]
-        score, reasons = outcome.fraud_score, outcome.fraud_reasons
-        day = event_ms // DAY_MS
-        buffer.add_json("bids", value, offset, key_text, ts, day, (score, reasons))
-        # the validated input plus two fields: no re-serialization of the bid (a JSON object ends with "}")
-        reasons_json = _REASONS.get(tuple(reasons))
-        if reasons_json is None:
-            reasons_json = _REASONS[tuple(reasons)] = orjson.dumps(reasons)
-        tail = b',"fraud_score":%r,"fraud_reasons":%b}' % (score, reasons_json)
-        outs: list[Out] = [("bids-scored", key, value.rstrip()[:-1] + tail)]
+        scored = scored_value(value, outcome.fraud_score, outcome.fraud_reasons)
+        buffer.add_json("bids", scored, offset, ts)  # bronze's bids and bids-scored both come from it
+        outs: list[Out] = [("bids-scored", key, scored)]
         if outcome.alert_stats is not None:
+            day = event_ms // DAY_MS
             outs.append(self._alert(bidder_id, auction_id, t_ms, outcome, buffer, offset, key_text, ts, day))
         return outs
 
@@ -180,14 +184,14 @@ class Processor:
         if isinstance(checked, list):
             return checked
         buffer, key_text, value, fields = checked
-        auction_id, seller_id, category, start_cents, currency, start_ms, end_ms, status, winner_id, event_ms = fields
+        auction_id, seller_id, category, start_cents, currency, start_ms, end_ms, status, winner_id, _ = fields
         closed = status == "closed"
         error = on_auction(
             auction_id, seller_id, category, start_cents, currency, start_ms, end_ms, closed, winner_id, stores
         )
         if error is not None:
             return [self._dead_letter("auctions", partition, offset, key, key_text, value, ts, error, buffer)]
-        buffer.add_json("auctions", value, offset, key_text, ts, event_ms // DAY_MS)
+        buffer.add_json("auctions", value, offset, ts)
         return []
 
     def _user(
@@ -196,9 +200,9 @@ class Processor:
         checked = self._validated("users", fast_user, partition, offset, key, value, ts)
         if isinstance(checked, list):
             return checked
-        buffer, key_text, value, (user_id, signup_ms, event_ms) = checked
+        buffer, _, value, (user_id, signup_ms, _) = checked
         self.users.add(user_id, signup_ms)
-        buffer.add_json("users", value, offset, key_text, ts, event_ms // DAY_MS)
+        buffer.add_json("users", value, offset, ts)
         return []
 
     def _alert(

@@ -12,6 +12,7 @@ from app.lake import Lake, parse_bronze_file_name
 from app.settings import Settings
 from pipelines.bronze import BronzeSink, epoch_day
 from pipelines.contracts import Bid, bronze_schema
+from pipelines.stream import scored_value
 from tests.test_stream_support import T0, Clock, bid
 
 RUNS = {"users": "runusers", "auctions": "runauctions", "bids": "runbids"}
@@ -22,9 +23,8 @@ def _feed(sink: BronzeSink, offsets: range, day_of: Any = None, partition: int =
     for offset in offsets:
         t = T0 + (day_of(offset) if day_of else 0) * DAY + offset
         value = bid(offset, 1, 20, t, 1000 + offset)[2] or b""
-        event = Bid.model_validate_json(value)
         buffer = sink.note("bids", partition, offset)
-        buffer.add_json("bids", value, offset, "a1", t, epoch_day(event.event_time), (0.0, []))
+        buffer.add_json("bids", scored_value(value, 0.0, []), offset, t)
 
 
 def _offsets(lake: Lake, table: str) -> list[int]:
@@ -135,9 +135,8 @@ def test_canonical_json_rows_land_with_the_contract_types(lake_dir: Path) -> Non
     sink = BronzeSink(lake, RUNS)
     values = [bid(offset, 1, 20, T0 + offset, 1000 + offset)[2] or b"" for offset in range(5)]
     for offset, value in enumerate(values):
-        event = Bid.model_validate_json(value)
         sink.note("bids", 0, offset).add_json(
-            "bids", value, offset, "a1", T0, epoch_day(event.event_time), (0.25 * (offset % 2), ["x"] * (offset % 2))
+            "bids", scored_value(value, 0.25 * (offset % 2), ["x"] * (offset % 2)), offset, T0
         )
     sink.flush()
     scored = pl.read_parquet(lake.list_files("bronze/bids-scored")[0])
@@ -158,7 +157,7 @@ def test_json_the_reader_cannot_take_goes_through_the_contract(lake_dir: Path) -
     # valid for the contract (it truncates to milliseconds), not readable as timestamp[ms] by pyarrow's JSON reader
     value = bid(0, 1, 20, T0, 1000, bid_time="2026-09-21T14:13:20.000123Z")[2] or b""
     event = Bid.model_validate_json(value)
-    sink.note("bids", 0, 0).add_json("bids", value, 0, "a1", T0, epoch_day(event.event_time), (0.0, []))
+    sink.note("bids", 0, 0).add_json("bids", scored_value(value, 0.0, []), 0, T0)
     sink.flush()
     row = pl.read_parquet(lake.list_files("bronze/bids")[0]).row(0, named=True)
     assert row["bid_time"] == event.bid_time and row["bid_time"].microsecond == 0
