@@ -4,10 +4,12 @@ Every phase runs on its own embedded broker with the generator's traffic, in thi
 compare like with like on the same (noisy, 2-core) machine at the same moment:
 
 * ``passthrough``: a plain Quix Streams app copying the same input messages to one topic (the ceiling);
-* ``full``: one worker running the whole pipeline (validation, scoring, outputs, bronze);
+* ``full``: one worker running the whole pipeline (validation, scoring, outputs, bronze); pass-through and
+  full run ``--rounds`` times, alternating which goes first, and the figures are the medians;
 * ``latency``: the worker while the generator produces at a steady rate; latency is the time from a
   bid's produce timestamp to its ``bids-scored`` record being readable by a consumer;
-* ``scale``: one and then two `python -m app stream` processes (one consumer group, 4 partitions).
+* ``scale``: one and then two `python -m app stream` processes (one consumer group, 4 partitions), with
+  the cores each part used meanwhile (:mod:`app.benchmarks.cpu`) and what that leaves two workers.
 
 Throughput counts from the first to the last message processed (start-up and group joins excluded).
 """
@@ -22,6 +24,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from statistics import median
 from typing import Any
 
 import click
@@ -93,7 +96,7 @@ def passthrough(
     consumer = {k: v for k, v in consumer_config(address, "x").items() if k not in ("bootstrap.servers", "group.id")}
     producer = {k: v for k, v in producer_config(address).items() if k != "bootstrap.servers"}
     app = Application(
-        broker_address=address, consumer_group=f"bench-passthrough-{repartition}", auto_offset_reset="earliest",
+        broker_address=address, consumer_group=settings.consumer_group, auto_offset_reset="earliest",
         consumer_extra_config=consumer, producer_extra_config={**producer, "enable.idempotence": False},
         state_dir=Path(settings.state_dir) / "passthrough", loglevel="WARNING", on_message_processed=on_processed,
         consumer_poll_timeout=0.2,
@@ -134,6 +137,42 @@ def full(
         "seconds": round(seconds, 3),
         "messages_per_s": round(total / seconds),
         "scored_bids_per_s": round(bids / seconds),
+    }
+
+
+def throughput(
+    address: str, root: Path, partitions: int, ends: dict[tuple[str, int], int], rounds: int, commit_interval: float
+) -> dict[str, Any]:
+    """``rounds`` pass-through and full-pipeline runs over the same messages, alternating which goes first.
+
+    The machine's speed drifts (it is shared), so a single pair can be unfair to either side; each round
+    gives a ratio and the figures reported are the medians (every round is listed too). A pass-through
+    with a repartition by bidder runs once.
+    """
+    runs = []
+    for n in range(rounds):
+        pair: dict[str, Any] = {}
+        for name in ("passthrough", "full") if n % 2 == 0 else ("full", "passthrough"):
+            settings = _settings(root / f"round{n}", partitions, f"bench-{name}-{n}")
+            pair[name] = (
+                full(address, settings, ends, commit_interval)
+                if name == "full"
+                else passthrough(address, settings, ends)
+            )
+        pair["full_vs_passthrough"] = round(pair["full"]["messages_per_s"] / pair["passthrough"]["messages_per_s"], 3)
+        runs.append(pair)
+    middle = sorted(runs, key=lambda run: run["full_vs_passthrough"])[len(runs) // 2]
+    return {
+        "passthrough": {"messages_per_s": round(median(r["passthrough"]["messages_per_s"] for r in runs))},
+        "full": {
+            "messages_per_s": round(median(r["full"]["messages_per_s"] for r in runs)),
+            "scored_bids_per_s": round(median(r["full"]["scored_bids_per_s"] for r in runs)),
+        },
+        "full_vs_passthrough": middle["full_vs_passthrough"],
+        "rounds": runs,
+        "passthrough_repartitioned_by_bidder": passthrough(
+            address, _settings(root / "repartition", partitions, "bench-repartition"), ends, repartition=True
+        ),
     }
 
 
@@ -199,6 +238,24 @@ def latency(
     }
 
 
+def _wait_committed(address: str, group: str, ends: dict[tuple[str, int], int], timeout_s: float = 600) -> None:
+    """Until ``group`` has committed every input partition's end offset (its workers processed everything)."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    reader = Consumer({**consumer_config(address, group), "enable.auto.commit": False})
+    wanted = [TopicPartition(topic, partition) for topic, partition in ends]
+    deadline = time.monotonic() + timeout_s
+    try:
+        while time.monotonic() < deadline:
+            found = reader.committed(wanted, timeout=10)
+            if all(tp.offset >= ends[(tp.topic, tp.partition)] for tp in found):
+                return
+            time.sleep(0.5)
+    finally:
+        reader.close()
+    raise TimeoutError(f"the workers of {group} did not commit the end offsets in {timeout_s:g} s")
+
+
 def scale(settings: Settings, workers: int, events: int, seed: int, commit_interval: float = 2.0) -> dict[str, Any]:
     """``workers`` `python -m app stream` processes on a fresh broker; the data is produced once all joined.
 
@@ -208,22 +265,31 @@ def scale(settings: Settings, workers: int, events: int, seed: int, commit_inter
     spare on a 2-core machine), so the figure is the workers' combined rate in the window after the last
     event was produced while every worker was still busy (from the marks each worker records every
     ``MARK_EVERY`` messages); ``first_to_last`` is the plain rate over the whole run, producer included.
+    The workers are stopped (SIGTERM) once their group has committed every end offset. ``cores`` is the
+    CPU the workers' threads and the broker used in that window (:mod:`app.benchmarks.cpu`).
     """
+    from app.benchmarks.cpu import CpuSampler
     from app.stream import MARK_EVERY
     from app.topics import ensure_topics
 
+    group = f"bench-{workers}"
     with EmbeddedBroker() as broker:
         ensure_topics(broker.address, settings)
-        env = _worker_env(
-            broker.address, settings, lake_url=settings.lake_url + f"-{workers}", group=f"bench-{workers}"
-        )
-        cmd = [sys.executable, "-m", "app", "stream", "--idle-timeout", "8", "--commit-interval", str(commit_interval)]
+        env = _worker_env(broker.address, settings, lake_url=settings.lake_url + f"-{workers}", group=group)
+        cmd = [sys.executable, "-m", "app", "stream", "--commit-interval", str(commit_interval)]
         procs = [subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
                  for _ in range(workers)]  # fmt: skip
-        time.sleep(10)  # start-up and group join (~3 s each with session.timeout.ms=6000)
-        _produce(broker.address, events, seed, settings.partitions)
-        produced_at = time.time()
-        summaries = [json.loads(p.communicate(timeout=600)[0].decode().strip().splitlines()[-1]) for p in procs]
+        assert broker.process is not None
+        with CpuSampler([p.pid for p in procs], broker.process.pid) as cpu:
+            try:
+                time.sleep(10)  # start-up and group join (~3 s each with session.timeout.ms=6000)
+                produced = _produce(broker.address, events, seed, settings.partitions)
+                produced_at = time.time()
+                _wait_committed(broker.address, group, produced.end_offsets)
+            finally:
+                for proc in procs:
+                    proc.send_signal(signal.SIGTERM)
+            summaries = [json.loads(p.communicate(timeout=120)[0].decode().strip().splitlines()[-1]) for p in procs]
     first = min(s["first_message_at"] for s in summaries if s["first_message_at"])
     last = max(s["last_message_at"] for s in summaries)
     total = sum(sum(s["processed"].values()) for s in summaries)
@@ -238,12 +304,27 @@ def scale(settings: Settings, workers: int, events: int, seed: int, commit_inter
         "messages": total,
         "scored_bids_per_s": steady,
         "window_s": round(window, 3),
+        "cores": cpu.cores(produced_at, busy_until),
         "first_to_last": {
             "seconds": round(last - first, 3),
             "scored_bids_per_s": round(bids / max(last - first, 1e-9)),
         },
         "bids_per_worker": [s["processed"].get("bids", 0) for s in summaries],
     }
+
+
+def _ceiling(one: dict[str, Any]) -> float | None:
+    """What two workers could do over one on this machine if CPU were all that limits them: the machine's
+    cores over the cores the one-worker run used (its threads and the broker), at most 2.
+
+    An estimate, not a bound: it assumes the CPU per bid stays what it was with one worker. Fixed costs (the
+    broker answering idle polls) do not double with two workers, and contention between busy cores makes
+    each slower; either way, a two / one near this figure means the machine, not the workers, set it.
+    """
+    cores = one.get("cores")
+    if not cores or cores["total"] <= 0:
+        return None
+    return round(min(2.0, (os.cpu_count() or 1) / cores["total"]), 3)
 
 
 @click.command("stream")
@@ -260,6 +341,9 @@ def scale(settings: Settings, workers: int, events: int, seed: int, commit_inter
 @click.option("--seed", default=1, show_default=True)
 @click.option("--commit-interval", default=2.0, show_default=True,
               help="The workers' seconds between checkpoints (the worker's default is 2).")  # fmt: skip
+@click.option("--rounds", default=3, show_default=True, type=click.IntRange(min=1),
+              help="Pass-through and full runs, alternating (the figures are their medians).")  # fmt: skip
+@click.option("--skip-throughput", is_flag=True, help="Skip the pass-through and full-pipeline phase.")
 @click.option("--skip-scale", is_flag=True, help="Skip the one-vs-two worker processes phase.")
 @click.option("--skip-latency", is_flag=True, help="Skip the steady-rate latency phase.")
 @click.option("--quality", is_flag=True, help="Only detection quality: per-bidder precision/recall of alerts.")
@@ -274,6 +358,8 @@ def command(
     scale_events: int,
     seed: int,
     commit_interval: float,
+    rounds: int,
+    skip_throughput: bool,
     skip_scale: bool,
     skip_latency: bool,
     quality: bool,
@@ -296,24 +382,17 @@ def command(
                               "commit_interval_s": commit_interval, "cpus": os.cpu_count()}  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="bench-stream-") as tmp:
         root = Path(tmp)
-        with EmbeddedBroker() as broker:
-            produced = _produce(broker.address, events, seed, partitions)
-            result["passthrough"] = passthrough(broker.address, _settings(root, partitions, "pt"), produced.end_offsets)
-            result["passthrough_repartitioned_by_bidder"] = passthrough(
-                broker.address, _settings(root, partitions, "ptr"), produced.end_offsets, repartition=True
-            )
-            result["full"] = full(
-                broker.address, _settings(root, partitions, "bench-full"), produced.end_offsets, commit_interval
-            )
-            result["full_vs_passthrough"] = round(
-                result["full"]["messages_per_s"] / result["passthrough"]["messages_per_s"], 3
-            )
+        if not skip_throughput:
+            with EmbeddedBroker() as broker:
+                produced = _produce(broker.address, events, seed, partitions)
+                ends = produced.end_offsets
+                result.update(throughput(broker.address, root, partitions, ends, rounds, commit_interval))
         if not skip_scale:
             one = scale(_settings(root / "scale", partitions, "x"), 1, scale_events, seed, commit_interval)
             two = scale(_settings(root / "scale", partitions, "x"), 2, scale_events, seed, commit_interval)
             steady = (one["scored_bids_per_s"], two["scored_bids_per_s"])
             ratio = round(steady[1] / steady[0], 3) if all(steady) else None
-            result["scale"] = {"one": one, "two": two, "two_vs_one": ratio}
+            result["scale"] = {"one": one, "two": two, "two_vs_one": ratio, "two_vs_one_ceiling": _ceiling(one)}
         if not skip_latency:
             result["latency"] = []
             for n, bids_per_s in enumerate(float(r) for r in rates.split(",") if r.strip()):
