@@ -47,6 +47,8 @@ _META = ("_broker_run", "_partition", "_offset", "_key", "_ingest_time")
 #: outputs whose rows are built in Python (rare); every valid input (and bids-scored) comes as canonical JSON
 _PYTHON_ROWS = ("fraud-alerts", "dead-letters")
 _EPOCH_DAY = dt.date(1970, 1, 1)
+#: bytes of JSON lines per block of pyarrow's JSON reader (a block holds whole lines: at least two of the longest)
+JSON_BLOCK = 1 << 18
 
 
 class Columns:
@@ -138,7 +140,10 @@ def _parse(topic: str, values: list[bytes]) -> pa.Table:
     try:
         parsed = pj.read_json(
             pa.BufferReader(b"\n".join(values)),
-            read_options=pj.ReadOptions(use_threads=False, block_size=max(1 << 20, 2 * sum(map(len, values)))),
+            # blocks of 256 KiB parsed in parallel by Arrow's threads: the worker is waiting for this range
+            # (a pause at the checkpoint, or a range written ahead of it), and smaller blocks took less CPU
+            # too than one block of the whole range (measured: 10k bids 22 -> 9 ms, CPU 22 -> 17 ms)
+            read_options=pj.ReadOptions(use_threads=True, block_size=max(JSON_BLOCK, 2 * max(map(len, values)))),
             parse_options=pj.ParseOptions(explicit_schema=_json_schema(topic), unexpected_field_behavior="error"),
         )
         if parsed.num_rows != len(values):
