@@ -4,10 +4,14 @@ for a group's committed offsets that ends its scale phase (against the real brok
 from __future__ import annotations
 
 import hashlib
+import json
 import os
+import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
+from statistics import median
 
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
@@ -80,3 +84,24 @@ def test_the_scale_phase_waits_until_the_group_committed_the_end_offsets(broker_
     started = time.monotonic()
     _wait_committed(broker_address, group, {(topic, 0): 5}, timeout_s=30)
     assert time.monotonic() - started < 15
+
+
+@pytest.mark.integration  # starts its own tansu broker
+def test_bench_stream_throughput_phase_reports_medians_of_alternating_rounds(tmp_path: Path) -> None:
+    """`python -m app bench stream` end to end on a small run: every round processes every message."""
+    cmd = [sys.executable, "-m", "app", "bench", "stream", "--events", "3000", "--rounds", "2", "--skip-scale",
+           "--skip-latency"]  # fmt: skip
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    report = json.loads(done.stdout)
+    rounds = report["rounds"]
+    assert len(rounds) == 2
+    for run in rounds:
+        assert run["passthrough"]["messages"] == run["full"]["messages"] == 3000
+        assert run["full_vs_passthrough"] == round(
+            run["full"]["messages_per_s"] / run["passthrough"]["messages_per_s"], 3
+        )
+    assert report["full_vs_passthrough"] in {run["full_vs_passthrough"] for run in rounds}
+    assert report["full"]["scored_bids_per_s"] == round(median(r["full"]["scored_bids_per_s"] for r in rounds))
+    assert report["passthrough_repartitioned_by_bidder"]["messages"] == 3000
+    assert "scale" not in report and "latency" not in report
