@@ -146,8 +146,9 @@ def throughput(
     """``rounds`` pass-through and full-pipeline runs over the same messages, alternating which goes first.
 
     The machine's speed drifts (it is shared), so a single pair can be unfair to either side; each round
-    gives a ratio and the figures reported are the medians (every round is listed too). A pass-through
-    with a repartition by bidder runs once.
+    gives a ratio and the figures reported are the medians (every round is listed too; the ratio is that
+    of the median round, the upper one of the two middle rounds for an even count). A pass-through with a
+    repartition by bidder runs once.
     """
     runs = []
     for n in range(rounds):
