@@ -1,5 +1,5 @@
-"""The stream benchmark's own machinery: CPU accounting by thread role, the two-workers ceiling, and the wait
-for a group's committed offsets that ends its scale phase (against the real broker)."""
+"""The stream benchmark's own machinery: CPU accounting by thread role, the two-workers ceiling, and the
+benchmark end to end on a small run (against the real broker)."""
 
 from __future__ import annotations
 
@@ -14,12 +14,9 @@ from pathlib import Path
 from statistics import median
 
 import pytest
-from confluent_kafka import Consumer, Producer, TopicPartition
 
 from app.benchmarks.cpu import ROLES, CpuSampler
-from app.benchmarks.stream import _ceiling, _wait_committed
-from app.settings import Settings
-from app.topics import consumer_config, ensure_topics, producer_config
+from app.benchmarks.stream import _ceiling
 
 linux_only = pytest.mark.skipif(sys.platform != "linux", reason="per-thread CPU is read from Linux's /proc")
 
@@ -65,25 +62,6 @@ def test_the_two_workers_ceiling_is_the_cores_over_what_one_workers_run_used() -
     assert _ceiling({"cores": {"total": cpus / 1.6}}) == 1.6
     assert _ceiling({"cores": {"total": cpus / 3}}) == 2.0  # never above two workers' worth
     assert _ceiling({"cores": None}) is None
-
-
-def test_the_scale_phase_waits_until_the_group_committed_the_end_offsets(broker_address: str, unique_name: str) -> None:
-    topic, group = f"scale-{unique_name}", f"group-{unique_name}"
-    ensure_topics(broker_address, Settings(partitions=1), (topic,))
-    producer = Producer(producer_config(broker_address))
-    for n in range(5):
-        producer.produce(topic, f"m{n}".encode())
-    assert producer.flush(10) == 0
-    with pytest.raises(TimeoutError, match=group):
-        _wait_committed(broker_address, group, {(topic, 0): 5}, timeout_s=1)
-    committer = Consumer({**consumer_config(broker_address, group), "enable.auto.commit": False})
-    try:
-        committer.commit(offsets=[TopicPartition(topic, 0, 5)], asynchronous=False)
-    finally:
-        committer.close()
-    started = time.monotonic()
-    _wait_committed(broker_address, group, {(topic, 0): 5}, timeout_s=30)
-    assert time.monotonic() - started < 15
 
 
 @pytest.mark.integration  # starts its own tansu broker

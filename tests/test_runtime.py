@@ -12,9 +12,11 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from confluent_kafka import Consumer, Producer, TopicPartition
 
-from app.runtime import demo
+from app.runtime import demo, wait_drained
 from app.settings import Settings
+from app.topics import consumer_config, ensure_topics, producer_config
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -77,3 +79,21 @@ def test_run_drains_on_sigint_and_loses_nothing(tmp_path: Path) -> None:
     assert "final batch:" in text and text.rstrip().endswith("stopped")
     # the embedded broker is gone and its address record removed
     assert not (tmp_path / "run" / "embedded-broker.json").exists()
+
+
+def test_draining_waits_until_the_group_committed_every_end_offset(broker_address: str, unique_name: str) -> None:
+    topic, settings = f"drain-{unique_name}", Settings(partitions=1, consumer_group=f"group-{unique_name}")
+    ensure_topics(broker_address, settings, (topic,))
+    producer = Producer(producer_config(broker_address))
+    for n in range(5):
+        producer.produce(topic, f"m{n}".encode())
+    assert producer.flush(10) == 0
+    assert not wait_drained(broker_address, settings, {(topic, 0): 5}, timeout_s=1)  # nothing committed yet
+    committer = Consumer({**consumer_config(broker_address, settings.consumer_group), "enable.auto.commit": False})
+    try:
+        committer.commit(offsets=[TopicPartition(topic, 0, 4)], asynchronous=False)
+        assert not wait_drained(broker_address, settings, {(topic, 0): 5}, timeout_s=1)  # one message short
+        committer.commit(offsets=[TopicPartition(topic, 0, 5)], asynchronous=False)
+    finally:
+        committer.close()
+    assert wait_drained(broker_address, settings, {(topic, 0): 5}, timeout_s=30)

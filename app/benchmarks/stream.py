@@ -239,24 +239,6 @@ def latency(
     }
 
 
-def _wait_committed(address: str, group: str, ends: dict[tuple[str, int], int], timeout_s: float = 600) -> None:
-    """Until ``group`` has committed every input partition's end offset (its workers processed everything)."""
-    from confluent_kafka import Consumer, TopicPartition
-
-    reader = Consumer({**consumer_config(address, group), "enable.auto.commit": False})
-    wanted = [TopicPartition(topic, partition) for topic, partition in ends]
-    deadline = time.monotonic() + timeout_s
-    try:
-        while time.monotonic() < deadline:
-            found = reader.committed(wanted, timeout=10)
-            if all(tp.offset >= ends[(tp.topic, tp.partition)] for tp in found):
-                return
-            time.sleep(0.5)
-    finally:
-        reader.close()
-    raise TimeoutError(f"the workers of {group} did not commit the end offsets in {timeout_s:g} s")
-
-
 def scale(settings: Settings, workers: int, events: int, seed: int, commit_interval: float = 2.0) -> dict[str, Any]:
     """``workers`` `python -m app stream` processes on a fresh broker; the data is produced once all joined.
 
@@ -270,13 +252,13 @@ def scale(settings: Settings, workers: int, events: int, seed: int, commit_inter
     CPU the workers' threads and the broker used in that window (:mod:`app.benchmarks.cpu`).
     """
     from app.benchmarks.cpu import CpuSampler
+    from app.runtime import wait_drained
     from app.stream import MARK_EVERY
     from app.topics import ensure_topics
 
-    group = f"bench-{workers}"
     with EmbeddedBroker() as broker:
         ensure_topics(broker.address, settings)
-        env = _worker_env(broker.address, settings, lake_url=settings.lake_url + f"-{workers}", group=group)
+        env = _worker_env(broker.address, settings, lake_url=settings.lake_url + f"-{workers}")
         cmd = [sys.executable, "-m", "app", "stream", "--commit-interval", str(commit_interval)]
         procs = [subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
                  for _ in range(workers)]  # fmt: skip
@@ -286,7 +268,8 @@ def scale(settings: Settings, workers: int, events: int, seed: int, commit_inter
                 time.sleep(10)  # start-up and group join (~3 s each with session.timeout.ms=6000)
                 produced = _produce(broker.address, events, seed, settings.partitions)
                 produced_at = time.time()
-                _wait_committed(broker.address, group, produced.end_offsets)
+                if not wait_drained(broker.address, settings, produced.end_offsets, timeout_s=600):
+                    raise TimeoutError(f"{workers} worker(s) did not commit every end offset in 600 s")
             finally:
                 for proc in procs:
                     proc.send_signal(signal.SIGTERM)
