@@ -74,28 +74,21 @@ class Columns:
     def arrays(self, schema: pa.Schema, run: str, partition: int) -> dict[str, pa.Array]:
         out = {name: pa.array(self.data[name], schema.field(name).type) for name in self.names}
         data = self.data
-        return {**out, **_meta_arrays(schema, run, partition, data["_offset"], data["_key"], data["_ingest_time"])}
+        meta = _meta_arrays(schema, run, partition, data["_offset"], data["_ingest_time"])
+        return {**out, **meta, "_key": pa.array(data["_key"], pa.string())}
 
 
 def _meta_arrays(
-    schema: pa.Schema,
-    run: str,
-    partition: int,
-    offsets: Sequence[int],
-    keys: Sequence[str | None] | None,
-    times: Sequence[int],
+    schema: pa.Schema, run: str, partition: int, offsets: Sequence[int], times: Sequence[int]
 ) -> dict[str, pa.Array]:
-    """The broker metadata columns of a range's rows (``_key`` only when ``keys`` are given)."""
+    """The broker metadata columns of a range's rows, but ``_key`` (each caller has its own source for it)."""
     n = len(offsets)
-    arrays = {
+    return {
         "_broker_run": pa.array([run] * n, pa.string()),
         "_partition": pa.array([partition] * n, pa.int32()),
         "_offset": pa.array(offsets, pa.int64()),
         "_ingest_time": pa.array(times, pa.int64()).cast(schema.field("_ingest_time").type),
     }
-    if keys is not None:
-        arrays["_key"] = pa.array(keys, pa.string())
-    return arrays
 
 
 class JsonRows:
@@ -125,7 +118,7 @@ class JsonRows:
         rows = self.rows
         contract = _parse(self.parsed_as, [row[0] for row in rows])
         arrays: dict[str, Any] = dict(zip(contract.column_names, contract.columns, strict=True))
-        arrays.update(_meta_arrays(schema, run, partition, [row[1] for row in rows], None, [row[2] for row in rows]))
+        arrays.update(_meta_arrays(schema, run, partition, [row[1] for row in rows], [row[2] for row in rows]))
         arrays["_key"] = arrays[TOPIC_KEYS[self.topic]]
         return arrays, _days(arrays["event_time"])
 
