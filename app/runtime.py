@@ -25,6 +25,7 @@ from typing import Any
 from app.errors import UserError
 from app.lake import Lake
 from app.settings import Settings
+from app.topics import committed_offsets
 
 Echo = Callable[[str], None]
 
@@ -116,19 +117,6 @@ class _Generator(threading.Thread):
                 chunk += 1
         except BaseException as exc:  # reported by the supervisor
             self.error = exc
-
-
-def committed_offsets(address: str, group: str, timeout_s: float) -> dict[tuple[str, int], int]:
-    """The consumer group's committed offsets per (topic, partition)."""
-    from confluent_kafka import ConsumerGroupTopicPartitions
-    from confluent_kafka.admin import AdminClient
-
-    from app.topics import client_config
-
-    admin = AdminClient(client_config(address))
-    future = admin.list_consumer_group_offsets([ConsumerGroupTopicPartitions(group)])[group]
-    result = future.result(timeout=timeout_s)
-    return {(tp.topic, tp.partition): tp.offset for tp in result.topic_partitions if tp.offset >= 0}
 
 
 def wait_drained(address: str, settings: Settings, ends: dict[tuple[str, int], int], timeout_s: float) -> bool:

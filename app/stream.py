@@ -29,6 +29,7 @@ from app.topics import (
     broker_run_id,
     changelog_topic,
     client_config,
+    committed_offsets,
     consumer_config,
     ensure_topics,
     producer_config,
@@ -65,6 +66,11 @@ class WorkerSummary:
     """Of those, records written before their checkpoint (values left alone while the worker kept up)."""
     bronze_early_ranges: int = 0
     """Bronze ranges written before their checkpoint (open a third of an interval while the worker kept up)."""
+    rejoins: int = 0
+    """Times the group lost this worker (a commit refused) and it joined again with a new Application."""
+    commits: int = 0
+    """Checkpoints with offsets that Quix finished without an error: committed (or, rarely, abandoned on a
+    revoke whose output flush timed out, left to the partitions' next owner)."""
 
 
 @dataclass(frozen=True)
@@ -263,36 +269,61 @@ def build_application(
     return Built(app, processor, state, reader)
 
 
-def exit_if_stuck_after_failure(app: Any, seconds: float, exit: Callable[[int], Any] = os._exit) -> None:
-    """Wrap ``app.stop``: when Quix stops because of a failure, a watchdog ends the process after ``seconds``."""
+def exit_if_stuck_after_failure(app: Any, seconds: float, exit: Callable[[int], Any] = os._exit) -> threading.Event:
+    """Wrap ``app.stop``: when Quix stops because of a failure, a watchdog ends the process after ``seconds``
+    unless the returned event is set first (the caller sets it once the run has shut down)."""
     stop = app.stop
+    shut_down = threading.Event()
 
     def guarded_stop(fail: bool = False) -> None:
         if fail:
 
             def watchdog() -> None:
-                time.sleep(seconds)
-                logging.getLogger(__name__).error("the worker failed and did not shut down in %g s: exiting", seconds)
-                exit(70)
+                if not shut_down.wait(seconds):
+                    logging.getLogger(__name__).error(
+                        "the worker failed and did not shut down in %g s: exiting", seconds
+                    )
+                    exit(70)
 
             threading.Thread(target=watchdog, name="exit-if-stuck", daemon=True).start()
         stop(fail=fail)
 
     app.stop = guarded_stop
+    return shut_down
+
+
+#: commit errors that say this consumer is no longer a member of the group's current generation (the broker
+#: restarted without its group state, or the member was dropped after a session timeout): rejoining fixes them
+REJOIN_ERRORS = frozenset({"UNKNOWN_MEMBER_ID", "ILLEGAL_GENERATION", "REBALANCE_IN_PROGRESS", "FENCED_INSTANCE_ID"})
+#: rejoins in a row without a checkpoint committed in between before the worker gives up
+MAX_REJOINS = 5
+
+
+def lost_membership(exc: BaseException) -> bool:
+    """``exc`` is Quix's failed offset commit because the group no longer knows this member."""
+    from confluent_kafka import KafkaError
+    from quixstreams.checkpointing.exceptions import CheckpointConsumerCommitError
+
+    if not isinstance(exc, CheckpointConsumerCommitError):
+        return False
+    return any(exc.code == getattr(KafkaError, name, None) for name in REJOIN_ERRORS)
 
 
 def run_worker(settings: Settings, address: str, options: WorkerOptions | None = None) -> WorkerSummary:
-    """Run one stream worker until signalled, idle, or past ``options.stop_at``; returns what it did."""
-    from quixstreams.kafka.exceptions import KafkaBrokerUnavailableError
+    """Run one stream worker until signalled, idle, or past ``options.stop_at``; returns what it did.
 
-    from pipelines.state import BrokerUnreachable
+    An offset commit refused because the group lost this member (see :data:`REJOIN_ERRORS`) does not end
+    the worker: it drops everything not committed, as a crash would, and joins again with a new Application.
+    The partitions' next owner (this worker or another) reprocesses from the committed offsets; bronze
+    and the scoring state are idempotent under that replay (the crash tests hold them to it).
+    """
+    import signal as signals
 
     options = options or WorkerOptions()
     changelog = changelog_topic(settings.consumer_group)
     ensure_topics(address, settings)
     ensure_topics(address, settings, (changelog,), compact=True)
     check_partitions(address, settings, (*TOPICS, changelog))
-    state_dir = _private_state_dir(settings)
     summary = WorkerSummary()
     remaining = dict(options.stop_at or {})
     holder: dict[str, Any] = {}
@@ -315,39 +346,117 @@ def run_worker(settings: Settings, address: str, options: WorkerOptions | None =
                 summary.stopped_by = "end offsets"
                 holder["app"].stop()
 
-    built = build_application(settings, address, state_dir, options, on_processed)
-    app = built.app
-    if options.fail_exit_after_s is not None:
-        exit_if_stuck_after_failure(app, options.fail_exit_after_s)
-    holder["app"] = app
     logging.getLogger("quixstreams").setLevel(options.loglevel)
-    if options.on_ready is not None:
-        options.on_ready(app)
+    if options.stop_at is not None and not remaining:
+        return summary
     thresholds = gc.get_threshold()
     # The scoring state is millions of small long-lived lists and dicts: with the default thresholds
     # (700, 10, 10) the cyclic collector keeps rescanning them (~5 % of a worker's time, measured).
     gc.set_threshold(*GC_THRESHOLDS)
+    log = logging.getLogger(__name__)
+
+    def on_signal(_number: int, _frame: Any) -> None:
+        holder["signalled"] = True
+
     try:
-        if options.stop_at is not None and not remaining:
-            return summary
-        # collect=False: with a timeout Quix otherwise keeps every message's final value in a list (memory)
-        try:
-            app.run(timeout=options.idle_timeout_s, collect=False)
-        except (KafkaBrokerUnavailableError, BrokerUnreachable) as exc:
-            raise UserError(
-                f"the broker at {address} was unreachable for more than AUCTION_BROKER_OUTAGE_S="
-                f"{settings.broker_outage_s:g} s, the worker stopped (what it had not committed is processed "
-                f"again when it is started): {str(exc).split('. ')[0]}"
-            ) from None
-        if summary.stopped_by == "signal" and options.idle_timeout_s:
-            summary.stopped_by = "idle"
+        in_a_row = 0
+        while True:
+            seen = summary.commits
+            if not _run_once(settings, address, options, on_processed, holder, summary):
+                break
+            in_a_row = in_a_row + 1 if summary.commits == seen else 1
+            summary.rejoins += 1
+            if options.stop_at is not None:  # what was not committed is processed again
+                done = committed_offsets(address, settings.consumer_group, settings.broker_timeout_s)
+                remaining.clear()
+                remaining.update({tp: end for tp, end in options.stop_at.items() if done.get(tp, 0) < end})
+                if not remaining:
+                    summary.stopped_by = "end offsets"
+                    break
+            if in_a_row > MAX_REJOINS:
+                raise UserError(
+                    f"the consumer group {settings.consumer_group} at {address} dropped this worker {in_a_row} times "
+                    "in a row (each time an offset commit was refused, none went through in between): the worker "
+                    "stopped (what it had not committed is processed again when it is started)"
+                )
+            log.warning("the group %s no longer knows this worker (commit refused): joining again (%d)",
+                        settings.consumer_group, summary.rejoins)  # fmt: skip
+            # until the next Application installs its own handlers a signal would reach the finished one
+            for sig in (signals.SIGINT, signals.SIGTERM):
+                signals.signal(sig, on_signal)
+            time.sleep(0.2)  # let the broker see the old member go
     finally:
         gc.set_threshold(*thresholds)
-        built.reader.close()
-        shutil.rmtree(state_dir, ignore_errors=True)
-    summary.bronze_files = built.processor.sink.files_written
-    summary.state_recoveries, summary.state_releases = built.state.recoveries, built.state.releases
-    summary.state_records = built.state.records_written
-    summary.state_records_early = built.state.records_written_early
-    summary.bronze_early_ranges = built.processor.sink.early_ranges
     return summary
+
+
+def _count_commits(app: Any, summary: WorkerSummary) -> None:
+    """Count in ``summary.commits`` every checkpoint of ``app`` that committed offsets (Quix starts a new one
+    after each; an empty one is closed, not committed)."""
+    context = app._processing_context
+    commit = context.commit_checkpoint
+
+    def counted(force: bool = False, revoking: bool = False) -> None:
+        checkpoint = context.checkpoint
+        stored = not checkpoint.empty()
+        commit(force=force, revoking=revoking)
+        if stored and context.checkpoint is not checkpoint:
+            summary.commits += 1
+
+    context.commit_checkpoint = counted
+
+
+def _run_once(
+    settings: Settings,
+    address: str,
+    options: WorkerOptions,
+    on_processed: Callable[[str, int, int], None],
+    holder: dict[str, Any],
+    summary: WorkerSummary,
+) -> bool:
+    """One Application from join to stop, its counts added to ``summary``; True if the group lost the member."""
+    from quixstreams.kafka.exceptions import KafkaBrokerUnavailableError
+
+    from pipelines.state import BrokerUnreachable
+
+    state_dir = _private_state_dir(settings)
+    built = build_application(settings, address, state_dir, options, on_processed)
+    app = built.app
+    shut_down = None
+    if options.fail_exit_after_s is not None:
+        shut_down = exit_if_stuck_after_failure(app, options.fail_exit_after_s)
+    holder["app"] = app
+    _count_commits(app, summary)
+    if options.on_ready is not None:
+        options.on_ready(app)
+    rejoin = False
+    try:
+        if holder.get("signalled"):  # between two Applications (a rejoin)
+            return False
+        # collect=False: with a timeout Quix otherwise keeps every message's final value in a list (memory)
+        app.run(timeout=options.idle_timeout_s, collect=False)
+        if summary.stopped_by == "signal" and options.idle_timeout_s:
+            summary.stopped_by = "idle"
+    except (KafkaBrokerUnavailableError, BrokerUnreachable) as exc:
+        raise UserError(
+            f"the broker at {address} was unreachable for more than AUCTION_BROKER_OUTAGE_S="
+            f"{settings.broker_outage_s:g} s, the worker stopped (what it had not committed is processed "
+            f"again when it is started): {str(exc).split('. ')[0]}"
+        ) from None
+    except Exception as exc:
+        if not lost_membership(exc):
+            raise
+        rejoin = True
+    finally:
+        if shut_down is not None:
+            shut_down.set()
+        built.reader.close()
+        built.processor.sink.close()
+        shutil.rmtree(state_dir, ignore_errors=True)
+        summary.bronze_files += built.processor.sink.files_written
+        summary.state_recoveries += built.state.recoveries
+        summary.state_releases += built.state.releases
+        summary.state_records += built.state.records_written
+        summary.state_records_early += built.state.records_written_early
+        summary.bronze_early_ranges += built.processor.sink.early_ranges
+    return rejoin

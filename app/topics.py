@@ -191,3 +191,14 @@ def _row(msg: Any) -> dict[str, Any]:
         "key": key.decode("utf-8", "replace") if key is not None else None,
         "value": value,
     }
+
+
+def committed_offsets(address: str, group: str, timeout_s: float) -> dict[tuple[str, int], int]:
+    """The consumer group's committed offsets per (topic, partition)."""
+    from confluent_kafka import ConsumerGroupTopicPartitions
+    from confluent_kafka.admin import AdminClient
+
+    admin = AdminClient(client_config(address))
+    future = admin.list_consumer_group_offsets([ConsumerGroupTopicPartitions(group)])[group]
+    result = future.result(timeout=timeout_s)
+    return {(tp.topic, tp.partition): tp.offset for tp in result.topic_partitions if tp.offset >= 0}

@@ -325,6 +325,15 @@ class BronzeSink(BaseSink):
         """
         self._submit((topic, partition))
 
+    def close(self) -> None:
+        """Wait for the writes in flight (their errors no longer matter: nothing after them is committed) and
+        stop the writer threads. A sink that joins again must not have an old write land after the new sink
+        removed the uncommitted files."""
+        pending, self._pending = self._pending, []
+        for future in pending:
+            future.exception()
+        self._pool.shutdown(wait=True)
+
     def _submit(self, tp: tuple[str, int]) -> None:
         buffer = self._buffers.pop(tp, None)
         if buffer is not None:

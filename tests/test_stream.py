@@ -176,6 +176,7 @@ def test_auto_created_topics_without_retention_are_a_clear_error(
 
 
 def test_a_failed_worker_that_hangs_on_shutdown_exits() -> None:
+    """A failed worker whose shutdown hangs exits; one whose run shut down in time does not."""
     import threading
     import time
 
@@ -195,6 +196,13 @@ def test_a_failed_worker_that_hangs_on_shutdown_exits() -> None:
     assert not exited.is_set()
     app.stop(fail=True)
     assert exited.wait(5) and App.stops == [False, True]
+
+    exited.clear()
+    other = App()
+    shut_down = exit_if_stuck_after_failure(other, 0.3, exit=lambda code: exited.set())
+    other.stop(fail=True)
+    shut_down.set()  # the run shut down in time: this watchdog stands down
+    assert not exited.wait(0.6)
 
 
 def test_partitions_given_up_in_a_rebalance_drop_their_state(own_broker: EmbeddedBroker, settings: Settings) -> None:
@@ -260,3 +268,59 @@ def test_batched_passes_process_what_quix_would_in_the_same_order(
     assert scored["batched"].height == 3_000
     columns = ["bid_id", "fraud_score", "fraud_reasons"]
     assert scored["batched"].select(columns).equals(scored["quix"].select(columns))
+
+
+def test_a_commit_refused_because_the_group_lost_the_worker_rejoins_and_loses_nothing(
+    own_broker: EmbeddedBroker, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A commit the broker refuses with UNKNOWN_MEMBER_ID (after a broker restart that forgot the group, or a
+    session timeout) does not end the worker: it joins again and replays from the committed offsets, and
+    bronze still holds every bid once. The refusal is injected (the real one depends on a race with the
+    heartbeat: ``test_stream_outage`` meets it sometimes), after bronze was written for the refused range."""
+    from confluent_kafka import KafkaError, KafkaException
+    from quixstreams.kafka.consumer import BaseConsumer
+
+    ends = produce(own_broker.address, marketplace(4_000, auctions=40, users=100))
+    commit, calls = BaseConsumer.commit, []
+
+    def refuse_the_second(self: BaseConsumer, *args: object, **kwargs: object) -> object:
+        if kwargs.get("offsets"):
+            calls.append(kwargs["offsets"])
+            if len(calls) == 2:
+                raise KafkaException(KafkaError(KafkaError.UNKNOWN_MEMBER_ID, "Broker: Unknown member"))
+        return commit(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(BaseConsumer, "commit", refuse_the_second)
+    monkeypatch.setattr("app.quix_batch.BATCH", 50)  # several checkpoints before the end offsets
+    summary = run_worker(settings, own_broker.address, WorkerOptions(stop_at=ends, commit_interval_s=0.05))
+    assert summary.stopped_by == "end offsets" and summary.rejoins == 1 and len(calls) >= 3
+    assert sum(summary.processed.values()) > sum(ends.values())  # the refused range was processed twice
+    lake = Path(settings.lake_url)
+    for table in ("bids", "bids-scored"):
+        rows = bronze(lake, table)
+        assert rows.height == 4_000 and rows["bid_id"].n_unique() == 4_000, table
+    assert bronze(lake, "users").height == 100 and bronze(lake, "auctions").height == 40
+
+
+def test_a_worker_the_group_keeps_dropping_gives_up_with_one_line(
+    own_broker: EmbeddedBroker, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from confluent_kafka import KafkaError, KafkaException
+    from quixstreams.kafka.consumer import BaseConsumer
+
+    from app.errors import UserError
+
+    monkeypatch.setattr("app.stream.MAX_REJOINS", 2)  # a join takes ~3 s on tansu
+    ends = produce(own_broker.address, marketplace(200, auctions=10, users=20))
+    commits: list[object] = []
+
+    def refuse(self: BaseConsumer, *args: object, **kwargs: object) -> object:
+        commits.append(kwargs.get("offsets"))
+        raise KafkaException(
+            KafkaError(KafkaError.ILLEGAL_GENERATION, "Broker: Specified group generation id is not valid")
+        )
+
+    monkeypatch.setattr(BaseConsumer, "commit", refuse)
+    with pytest.raises(UserError, match="dropped this worker 3 times in a row"):
+        run_worker(settings, own_broker.address, WorkerOptions(stop_at=ends, commit_interval_s=0.05))
+    assert len(commits) == 3
