@@ -390,20 +390,27 @@ def run_worker(settings: Settings, address: str, options: WorkerOptions | None =
     return summary
 
 
-def _count_commits(app: Any, summary: WorkerSummary) -> None:
+def _watch_commits(app: Any, summary: WorkerSummary) -> dict[str, bool]:
     """Count in ``summary.commits`` every checkpoint of ``app`` that committed offsets (Quix starts a new one
-    after each; an empty one is closed, not committed)."""
+    after each; an empty one is closed, not committed). The returned dict's ``"stopping"`` says whether the
+    app was already stopping when a commit failed (its last checkpoint, after a signal or the idle timeout)."""
     context = app._processing_context
     commit = context.commit_checkpoint
+    failed = {"stopping": False}
 
     def counted(force: bool = False, revoking: bool = False) -> None:
         checkpoint = context.checkpoint
         stored = not checkpoint.empty()
-        commit(force=force, revoking=revoking)
+        try:
+            commit(force=force, revoking=revoking)
+        except Exception:
+            failed["stopping"] = not app._run_tracker.running
+            raise
         if stored and context.checkpoint is not checkpoint:
             summary.commits += 1
 
     context.commit_checkpoint = counted
+    return failed
 
 
 def _run_once(
@@ -426,7 +433,7 @@ def _run_once(
     if options.fail_exit_after_s is not None:
         shut_down = exit_if_stuck_after_failure(app, options.fail_exit_after_s)
     holder["app"] = app
-    _count_commits(app, summary)
+    failed = _watch_commits(app, summary)
     if options.on_ready is not None:
         options.on_ready(app)
     rejoin = False
@@ -434,9 +441,11 @@ def _run_once(
         if holder.get("signalled"):  # between two Applications (a rejoin)
             return False
         # collect=False: with a timeout Quix otherwise keeps every message's final value in a list (memory)
-        app.run(timeout=options.idle_timeout_s, collect=False)
-        if summary.stopped_by == "signal" and options.idle_timeout_s:
-            summary.stopped_by = "idle"
+        try:
+            app.run(timeout=options.idle_timeout_s, collect=False)
+        finally:
+            if summary.stopped_by == "signal" and options.idle_timeout_s:
+                summary.stopped_by = "idle"
     except (KafkaBrokerUnavailableError, BrokerUnreachable) as exc:
         raise UserError(
             f"the broker at {address} was unreachable for more than AUCTION_BROKER_OUTAGE_S="
@@ -446,7 +455,15 @@ def _run_once(
     except Exception as exc:
         if not lost_membership(exc):
             raise
-        rejoin = True
+        # asked to stop (signal, idle): the last checkpoint is left to the partitions' next owner; a bounded
+        # run (stop_at) joins again until its end offsets are committed
+        rejoin = not failed["stopping"] or options.stop_at is not None
+        if not rejoin:
+            logging.getLogger(__name__).warning(
+                "the group %s no longer knows this worker: its last checkpoint was not committed (it is "
+                "processed again by the partitions' next owner)",
+                settings.consumer_group,
+            )
     finally:
         if shut_down is not None:
             shut_down.set()

@@ -324,3 +324,38 @@ def test_a_worker_the_group_keeps_dropping_gives_up_with_one_line(
     with pytest.raises(UserError, match="dropped this worker 3 times in a row"):
         run_worker(settings, own_broker.address, WorkerOptions(stop_at=ends, commit_interval_s=0.05))
     assert len(commits) == 3
+
+
+def test_a_refused_last_commit_of_a_stopping_worker_ends_it_and_the_next_run_replays_it(
+    own_broker: EmbeddedBroker, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Asked to stop (here: idle), a worker whose last commit is refused stops instead of joining again; the
+    next run processes that checkpoint again and bronze still holds every bid once."""
+    from confluent_kafka import KafkaError, KafkaException
+    from quixstreams.kafka.consumer import BaseConsumer
+
+    from app.topics import committed_offsets
+
+    ends = produce(own_broker.address, marketplace(300, auctions=10, users=20))
+    commit, apps = BaseConsumer.commit, []
+
+    def refuse_when_stopping(self: BaseConsumer, *args: object, **kwargs: object) -> object:
+        if kwargs.get("offsets") and not apps[-1]._run_tracker.running:
+            raise KafkaException(KafkaError(KafkaError.UNKNOWN_MEMBER_ID, "Broker: Unknown member"))
+        return commit(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    with monkeypatch.context() as patch:
+        patch.setattr(BaseConsumer, "commit", refuse_when_stopping)
+        # one checkpoint only, the last: the interval is longer than the run
+        options = WorkerOptions(idle_timeout_s=2, commit_interval_s=600, on_ready=apps.append)
+        summary = run_worker(settings, own_broker.address, options)
+    assert summary.stopped_by == "idle" and summary.rejoins == 0 and summary.commits == 0
+    assert sum(summary.processed.values()) == sum(ends.values())
+    assert committed_offsets(own_broker.address, settings.consumer_group, 10) == {}
+    lake = Path(settings.lake_url)
+    assert bronze(lake, "bids").height == 300  # written before the refused commit
+
+    again = run_worker(settings, own_broker.address, WorkerOptions(stop_at=ends, commit_interval_s=1.0))
+    assert again.stopped_by == "end offsets" and sum(again.processed.values()) == sum(ends.values())
+    bids = bronze(lake, "bids")
+    assert bids.height == 300 and bids["bid_id"].n_unique() == 300
