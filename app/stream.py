@@ -384,7 +384,6 @@ def run_worker(settings: Settings, address: str, options: WorkerOptions | None =
             # until the next Application installs its own handlers a signal would reach the finished one
             for sig in (signals.SIGINT, signals.SIGTERM):
                 signals.signal(sig, on_signal)
-            time.sleep(0.2)  # let the broker see the old member go
     finally:
         gc.set_threshold(*thresholds)
     return summary
