@@ -22,8 +22,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from app.errors import UserError
-from app.settings import Settings
+from pipelines.infra.errors import UserError
+from pipelines.infra.settings import Settings
 
 _PR_SET_PDEATHSIG = 1
 

@@ -12,8 +12,8 @@ from typing import Any
 
 import click
 
-from app.errors import UserError
-from app.settings import Settings, load_settings
+from pipelines.infra.errors import UserError
+from pipelines.infra.settings import Settings, load_settings
 
 
 class _Context:
@@ -62,7 +62,7 @@ def echo_json(payload: Any) -> None:
 def topics_cmd(obj: _Context) -> None:
     """Create the pipeline's topics if missing (explicit config) and list every topic."""
     from app.broker import broker_address
-    from app.topics import describe_topics, ensure_topics
+    from pipelines.infra.topics import describe_topics, ensure_topics
 
     settings = obj.settings
     with broker_address(settings) as address:
@@ -81,7 +81,7 @@ def topics_cmd(obj: _Context) -> None:
 def tail_cmd(obj: _Context, topic: str, n: int) -> None:
     """Print the newest messages of TOPIC as JSON lines (partition, offset, key, value)."""
     from app.broker import broker_address, running_embedded_broker
-    from app.topics import tail
+    from pipelines.infra.topics import tail
 
     settings = obj.settings
     if not settings.broker_address and running_embedded_broker(settings) is None:
@@ -170,7 +170,7 @@ def import_cmd(obj: _Context, path: str, fmt: str | None, topic: str, start: Any
     `ebay`, the public online-auctions CSV (columns auctionid, bid, bidtime, bidder, bidderrate, openbid,
     price, item, auction_type). Re-importing the same file rewrites the same bronze files (idempotent).
     """
-    from pipelines.imports import run_import
+    from pipelines.ingest.files import run_import
 
     report = run_import(obj.settings, path, fmt, topic, start.date() if start else None)
     for line in report.problems():
@@ -377,7 +377,7 @@ def generate_cmd(obj: _Context, events: int, rate: float | None, seed: int, targ
     )  # fmt: skip
     show = sys.stderr.isatty() if progress is None else progress
     if target == "lake":
-        from app.lake import Lake
+        from pipelines.infra.lake import Lake
 
         summary = to_lake(config, Lake.from_settings(settings), progress=show)
     else:

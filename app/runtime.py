@@ -22,10 +22,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from app.errors import UserError
-from app.lake import Lake
-from app.settings import Settings
-from app.topics import committed_offsets
+from pipelines.infra.errors import UserError
+from pipelines.infra.lake import Lake
+from pipelines.infra.settings import Settings
+from pipelines.infra.topics import committed_offsets
 
 Echo = Callable[[str], None]
 
@@ -190,7 +190,7 @@ def run(settings: Settings, options: RunOptions, echo: Echo) -> None:
     """Everything, until Ctrl-C or SIGTERM; then drain and stop in order, and refresh silver and gold."""
     from app.batch import run_batch
     from app.broker import broker_address
-    from app.topics import ensure_topics
+    from pipelines.infra.topics import ensure_topics
 
     Lake.from_settings(settings).check_writable()
     Path(settings.runtime_dir).mkdir(parents=True, exist_ok=True)

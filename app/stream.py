@@ -2,7 +2,7 @@
 
 The graph itself is :func:`pipelines.stream.define_pipeline`. Several `python -m app stream` processes
 share the partitions (one consumer group). Delivery is at-least-once (tansu's transactions are
-unsound) with idempotent sinks. The scoring state is the worker's own (:mod:`pipelines.state`: memory
+unsound) with idempotent sinks. The scoring state is the worker's own (:mod:`pipelines.stream.state`: memory
 plus a changelog topic per consumer group, read back when a partition is assigned), not a Quix store;
 Quix still wants a state directory, which is private to the process and wiped on start.
 """
@@ -20,10 +20,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from app.errors import UserError
-from app.lake import Lake
-from app.settings import Settings
-from app.topics import (
+from pipelines.infra.errors import UserError
+from pipelines.infra.lake import Lake
+from pipelines.infra.settings import Settings
+from pipelines.infra.topics import (
     INPUT_TOPICS,
     TOPICS,
     broker_run_id,
@@ -125,7 +125,7 @@ class Built:
     processor: Any
     """The :class:`pipelines.stream.Processor` (its bronze sink counts files)."""
     state: Any
-    """The :class:`pipelines.state.StateCache` (recoveries, releases, changelog records)."""
+    """The :class:`pipelines.stream.state.StateCache` (recoveries, releases, changelog records)."""
     reader: Any
     """The changelog reader (a confluent-kafka Consumer): the caller closes it."""
 
@@ -174,7 +174,7 @@ def check_partitions(address: str, settings: Settings, names: tuple[str, ...]) -
     auctions and bids are co-partitioned by auction_id and partition p's state goes to the changelog's
     partition p: a topic auto-created with the broker's defaults (e.g. by a producer) breaks both.
     """
-    from app.topics import describe_topics
+    from pipelines.infra.topics import describe_topics
 
     found = {info.name: info for info in describe_topics(address, settings.broker_timeout_s)}
     for name in names:
@@ -204,10 +204,10 @@ def build_application(
     from confluent_kafka import Consumer
     from quixstreams.models import TopicConfig
 
-    from pipelines.bronze import BronzeSink
-    from pipelines.outputs import OutputProducer
-    from pipelines.state import StateCache, recover
-    from pipelines.stream import Processor, define_pipeline
+    from pipelines.stream.bronze import BronzeSink
+    from pipelines.stream.graph import Processor, define_pipeline
+    from pipelines.stream.outputs import OutputProducer
+    from pipelines.stream.state import StateCache, recover
 
     consumer = {k: v for k, v in consumer_config(address, settings.consumer_group).items()
                 if k not in ("bootstrap.servers", "group.id", "auto.offset.reset")}  # fmt: skip
@@ -423,7 +423,7 @@ def _run_once(
     """One Application from join to stop, its counts added to ``summary``; True if the group lost the member."""
     from quixstreams.kafka.exceptions import KafkaBrokerUnavailableError
 
-    from pipelines.state import BrokerUnreachable
+    from pipelines.stream.state import BrokerUnreachable
 
     state_dir = _private_state_dir(settings)
     built = build_application(settings, address, state_dir, options, on_processed)

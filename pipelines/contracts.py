@@ -28,6 +28,8 @@ CHANNELS = ("web", "mobile", "api")
 FRAUD_LABELS = ("shill", "bot", "collusion", "takeover")
 
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+#: milliseconds in a day (times are epoch milliseconds throughout)
+DAY_MS = 86_400_000
 
 
 def _utc_ms(value: dt.datetime) -> dt.datetime:

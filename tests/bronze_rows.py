@@ -15,8 +15,8 @@ from typing import Any
 import polars as pl
 import pyarrow as pa
 
-from app.lake import Lake, bronze_file_name, date_partition
 from pipelines.contracts import bronze_schema
+from pipelines.infra.lake import Lake, bronze_file_name, date_partition
 
 DAY = dt.date(2026, 11, 2)
 T0 = dt.datetime(2026, 11, 2, 8, 0, tzinfo=dt.UTC)

@@ -15,7 +15,7 @@ from hypothesis import HealthCheck
 from hypothesis import settings as hyp_settings
 
 from app.broker import EmbeddedBroker
-from app.settings import Settings
+from pipelines.infra.settings import Settings
 
 hyp_settings.register_profile("fast", max_examples=25, deadline=None)
 hyp_settings.register_profile("ci", max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])

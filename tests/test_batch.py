@@ -15,9 +15,9 @@ from bronze_rows import DAY, at, auction, bid, marketplace, scored, user, write_
 
 from app.batch import run_batch
 from app.cli import main
-from app.errors import UserError
-from app.lake import Lake
-from app.settings import Settings
+from pipelines.infra.errors import UserError
+from pipelines.infra.lake import Lake
+from pipelines.infra.settings import Settings
 
 NEXT = DAY + dt.timedelta(days=1)
 
@@ -166,7 +166,7 @@ def test_a_failure_midway_leaves_whole_files_and_a_rerun_finishes(
     def broken(*args: Any, **kwargs: Any) -> None:
         raise OSError("connection reset by peer")
 
-    monkeypatch.setattr("pipelines.gold.run_gold", broken)
+    monkeypatch.setattr("pipelines.batch.gold.run_gold", broken)
     with pytest.raises(UserError, match=r"connection reset by peer .*re-run"):
         run_batch(settings)
     assert not [p for p in lake_dir.rglob("*") if p.name.startswith(".")]

@@ -13,10 +13,10 @@ from bronze_rows import DAY, marketplace, scored, write_bronze
 
 from app.batch import run_batch
 from app.broker import free_port
-from app.errors import UserError
-from app.lake import Lake
-from app.settings import Settings
-from pipelines.gold import GOLD_TABLES
+from pipelines.batch.gold import GOLD_TABLES
+from pipelines.infra.errors import UserError
+from pipelines.infra.lake import Lake
+from pipelines.infra.settings import Settings
 
 
 def _seed(*lakes: Lake) -> None:

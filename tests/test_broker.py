@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from app.broker import EmbeddedBroker, broker_address, running_embedded_broker, wait_until_ready
-from app.errors import UserError
-from app.settings import Settings
-from app.topics import TOPICS, broker_run_id, describe_topics, ensure_topics, tail
+from pipelines.infra.errors import UserError
+from pipelines.infra.settings import Settings
+from pipelines.infra.topics import TOPICS, broker_run_id, describe_topics, ensure_topics, tail
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -71,7 +71,7 @@ def _spawn_holder(tmp_path: Path, body: str) -> subprocess.Popen[str]:
             """
             import sys, time
             from app.broker import broker_address
-            from app.settings import Settings
+            from pipelines.infra.settings import Settings
             settings = Settings(runtime_dir=sys.argv[1])
             with broker_address(settings, publish=True) as address:
                 import json
@@ -145,7 +145,7 @@ def test_topics_are_created_idempotently_with_explicit_config(broker_address: st
 def test_tail_returns_the_newest_messages(broker_address: str, unique_name: str) -> None:
     from confluent_kafka import Producer
 
-    from app.topics import producer_config
+    from pipelines.infra.topics import producer_config
 
     topic = f"tail-{unique_name}"
     ensure_topics(broker_address, Settings(partitions=1), (topic,))

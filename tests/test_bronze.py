@@ -8,11 +8,11 @@ from typing import Any
 import polars as pl
 import pytest
 
-from app.lake import Lake, parse_bronze_file_name
-from app.settings import Settings
-from pipelines.bronze import BronzeSink, epoch_day
 from pipelines.contracts import Bid, bronze_schema
-from pipelines.stream import scored_value
+from pipelines.infra.lake import Lake, parse_bronze_file_name
+from pipelines.infra.settings import Settings
+from pipelines.stream.bronze import BronzeSink, epoch_day
+from pipelines.stream.graph import scored_value
 from tests.test_stream_support import T0, Clock, bid
 
 RUNS = {"users": "runusers", "auctions": "runauctions", "bids": "runbids"}

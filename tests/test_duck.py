@@ -9,9 +9,9 @@ import pytest
 from bronze_rows import DAY, marketplace, scored, write_bronze
 
 from app.batch import run_batch
-from app.duck import connect, setup_sql, sql_literal, views_sql
-from app.lake import Lake
-from app.settings import Settings
+from pipelines.infra.duck import connect, setup_sql, sql_literal, views_sql
+from pipelines.infra.lake import Lake
+from pipelines.infra.settings import Settings
 
 
 def _seed_and_batch(settings: Settings) -> None:

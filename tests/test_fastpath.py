@@ -23,8 +23,8 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from pipelines.contracts import CURRENCIES, Auction, Bid, Event, User, to_epoch_ms
-from pipelines.fastpath import fast_auction, fast_bid, fast_user
 from pipelines.generate import GeneratorConfig, generate
+from pipelines.stream.fastpath import fast_auction, fast_bid, fast_user
 
 FAST: dict[str, Callable[[bytes], tuple[Any, ...] | None]] = {
     "users": fast_user,

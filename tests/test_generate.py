@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 
 from pipelines.contracts import FRAUD_LABELS, TOPIC_KEYS, TOPIC_MODELS
 from pipelines.generate import GeneratorConfig, generate
-from pipelines.generate_bids import final_price, increment
-from pipelines.generate_tables import build, plan_counts
+from pipelines.generate.bidding import final_price, increment
+from pipelines.generate.tables import build, plan_counts
 
 
 def events_of(config: GeneratorConfig) -> list[tuple[str, str, dict[str, Any]]]:
@@ -175,7 +175,7 @@ def test_config_hash_and_start_without_zone() -> None:
 
 
 def test_json_bytes_are_the_contract_json() -> None:
-    from pipelines.generate_wire import json_batches
+    from pipelines.generate.wire import json_batches
 
     config = GeneratorConfig(seed=9, events=4_000, fraud_rate=0.2)
     for batch in json_batches(build(config), 1_000):
@@ -189,7 +189,7 @@ def test_json_bytes_are_the_contract_json() -> None:
 def test_string_columns_are_escaped_like_orjson(values: list[str | None]) -> None:
     import pyarrow as pa
 
-    from pipelines.generate_wire import json_column
+    from pipelines.generate.wire import json_column
 
     table = pa.table({"text": pa.array(values, pa.string())})
     expected = [orjson.dumps({"text": v}) for v in values]
@@ -201,7 +201,7 @@ def test_iso_strings_match_the_contract(epoch_ms: list[int]) -> None:
     import numpy as np
 
     from pipelines.contracts import iso_ms
-    from pipelines.generate_wire import iso_strings
+    from pipelines.generate.wire import iso_strings
 
     assert iso_strings(np.array(epoch_ms)).to_pylist() == [iso_ms(v) for v in epoch_ms]
 
@@ -215,8 +215,8 @@ def test_same_events_in_another_process_with_another_hash_seed() -> None:
     script = (
         "import hashlib\n"
         "from pipelines.generate import GeneratorConfig\n"
-        "from pipelines.generate_tables import build\n"
-        "from pipelines.generate_wire import json_batches\n"
+        "from pipelines.generate.tables import build\n"
+        "from pipelines.generate.wire import json_batches\n"
         "digest = hashlib.sha256()\n"
         "for batch in json_batches(build(GeneratorConfig(seed=5, events=3000, fraud_rate=0.2)), 500):\n"
         "    for topic, key, value in batch:\n"
@@ -231,7 +231,7 @@ def test_same_events_in_another_process_with_another_hash_seed() -> None:
         for seed in ("1", "2")
     }  # fmt: skip
     local = hashlib.sha256()
-    from pipelines.generate_wire import json_batches
+    from pipelines.generate.wire import json_batches
 
     for batch in json_batches(build(GeneratorConfig(seed=5, events=3000, fraud_rate=0.2)), 500):
         for topic, key, value in batch:

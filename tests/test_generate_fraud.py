@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from pipelines.generate import GeneratorConfig, generate
-from pipelines.generate_bids import increment
-from pipelines.generate_tables import build
+from pipelines.generate.bidding import increment
+from pipelines.generate.tables import build
 
 CONFIG = GeneratorConfig(seed=21, events=60_000, fraud_rate=0.08)
 

@@ -13,12 +13,12 @@ import pytest
 from click.testing import CliRunner
 
 from app.cli import cli, main
-from app.errors import UserError
-from app.lake import Lake, parse_bronze_file_name
-from app.settings import Settings
 from pipelines.contracts import TOPIC_KEYS, TOPIC_MODELS, bronze_schema
 from pipelines.generate import GeneratorConfig, generate, to_broker, to_lake
-from pipelines.generate_partition import murmur2, partition_of, partitions_for
+from pipelines.generate.partitioning import murmur2, partition_of, partitions_for
+from pipelines.infra.errors import UserError
+from pipelines.infra.lake import Lake, parse_bronze_file_name
+from pipelines.infra.settings import Settings
 
 
 def _digests(root: Path) -> dict[str, str]:
@@ -105,7 +105,7 @@ def test_unwritable_lake_is_one_clear_error(tmp_path: Path) -> None:
 def test_broker_round_trip_keys_partitions_and_counts(broker_address: str, settings: Settings) -> None:
     from confluent_kafka import Consumer, TopicPartition
 
-    from app.topics import consumer_config
+    from pipelines.infra.topics import consumer_config
 
     config = GeneratorConfig(seed=int.from_bytes(os.urandom(4), "big"), events=5_000, partitions=settings.partitions)
     summary = to_broker(config, broker_address, settings=settings)

@@ -16,7 +16,7 @@ import polars as pl
 import pytest
 from bronze_rows import DAY, alert, at, auction, bid, closed
 
-from pipelines import gold, silver
+from pipelines.batch import gold, silver
 from pipelines.contracts import CURRENCIES
 
 D0, D1, D2 = DAY, DAY + dt.timedelta(days=1), DAY + dt.timedelta(days=2)

@@ -10,7 +10,7 @@ import polars as pl
 import pytest
 from bronze_rows import at, bid
 
-from pipelines import gold, silver
+from pipelines.batch import gold, silver
 
 
 def _con(bids: list[dict[str, Any]]) -> duckdb.DuckDBPyConnection:

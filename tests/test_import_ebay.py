@@ -12,13 +12,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from app.errors import UserError
-from app.lake import Lake, parse_bronze_file_name
-from app.settings import Settings
 from pipelines.contracts import bronze_schema
-from pipelines.import_ebay import EBAY_COLUMNS, translate
-from pipelines.import_read import Reject
-from pipelines.imports import DEFAULT_START, run_import
+from pipelines.infra.errors import UserError
+from pipelines.infra.lake import Lake, parse_bronze_file_name
+from pipelines.infra.settings import Settings
+from pipelines.ingest.ebay import EBAY_COLUMNS, translate
+from pipelines.ingest.files import DEFAULT_START, run_import
+from pipelines.ingest.read import Reject
 
 DATA = Path(__file__).parent / "data"
 SAMPLE = str(DATA / "ebay_sample.csv")

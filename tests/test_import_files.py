@@ -14,11 +14,11 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
 
-from app.errors import UserError
-from app.lake import Lake
-from app.settings import Settings
 from pipelines.contracts import Bid, arrow_schema
-from pipelines.imports import run_import
+from pipelines.infra.errors import UserError
+from pipelines.infra.lake import Lake
+from pipelines.infra.settings import Settings
+from pipelines.ingest.files import run_import
 
 DATA = Path(__file__).parent / "data"
 ROOT = Path(__file__).resolve().parent.parent
@@ -163,7 +163,7 @@ def test_import_to_s3_lake(s3_settings: Settings) -> None:
 def test_big_files_are_written_in_batches_with_running_offsets(
     settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("pipelines.imports.BATCH_ROWS", 3)
+    monkeypatch.setattr("pipelines.ingest.files.BATCH_ROWS", 3)
     run_import(settings, _write_csv(tmp_path / "auctions.csv", [AUCTION]), topic="auctions")
     path = _write_csv(tmp_path / "bids.csv", [_bid(n) for n in range(1, 9)])
     report = run_import(settings, path)

@@ -9,9 +9,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from app.errors import UserError
-from app.lake import Lake, bronze_file_name, parse_bronze_file_name
-from app.settings import Settings
+from pipelines.infra.errors import UserError
+from pipelines.infra.lake import Lake, bronze_file_name, parse_bronze_file_name
+from pipelines.infra.settings import Settings
 
 
 def test_bronze_file_names_round_trip_and_sort_by_offset() -> None:

@@ -8,7 +8,7 @@ import duckdb
 import pytest
 
 from pipelines.contracts import CURRENCIES
-from pipelines.generate_world import COUNTRIES, CURRENCY_CODES
+from pipelines.generate.world import COUNTRIES, CURRENCY_CODES
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -9,10 +9,10 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pipelines import rules
 from pipelines.contracts import Auction, Bid, to_epoch_ms
-from pipelines.rules import BidFeatures
-from pipelines.score import MemoryStores, UserDirectory, alert_id, on_auction, on_bid
+from pipelines.stream import rules
+from pipelines.stream.rules import BidFeatures
+from pipelines.stream.score import MemoryStores, UserDirectory, alert_id, on_auction, on_bid
 from tests.test_stream_support import HOUR, T0, auction, bid
 
 # ---- rules ---------------------------------------------------------------------------------------
@@ -234,7 +234,7 @@ def test_a_closed_auction_takes_late_bids_for_a_while_then_keeps_only_its_outcom
     """Bids may be processed after their auction's close event (same-millisecond messages are consumed
     auctions first): they are still checked and scored until a valid bid placed LATE_MS after the auction's
     end is processed; then the auction's per-bid state is dropped (memory)."""
-    from pipelines.score import LATE_MS
+    from pipelines.stream.score import LATE_MS
 
     stores, users = MemoryStores(), UserDirectory()
     on_auction(*_auction(1, seller=1, hours=1), stores)
@@ -275,7 +275,7 @@ def test_state_stays_bounded_on_a_long_stream_of_auctions() -> None:
             on_bid(*_bid(a * 10 + i, a, 20 + i, start + 1000 * (i + 1), 2000 + 100 * i), stores, users)
         if a >= 60:  # the auction opened an hour ago ends now
             on_auction(*_auction(a - 60, seller=(a - 60) % 7, start=start - HOUR, hours=1, status="closed"), stores)
-    from pipelines.score import LATE_MS
+    from pipelines.stream.score import LATE_MS
 
     holding = [a for a, state in stores.auctions.items() if state[3] is not None]
     # open (the last 60) and closed in the last LATE_MS of bid time (one a minute), of 600

@@ -15,8 +15,8 @@ import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 
 from app.runtime import demo, wait_drained
-from app.settings import Settings
-from app.topics import consumer_config, ensure_topics, producer_config
+from pipelines.infra.settings import Settings
+from pipelines.infra.topics import consumer_config, ensure_topics, producer_config
 
 ROOT = Path(__file__).resolve().parent.parent
 

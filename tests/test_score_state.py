@@ -7,8 +7,8 @@ from typing import Any
 import orjson
 import pytest
 
-from pipelines.score import UserDirectory, on_auction, on_bid
-from pipelines.state import OFFSETS_HEADER, PartitionStores, StateCache, committed_checkpoint, recover
+from pipelines.stream.score import UserDirectory, on_auction, on_bid
+from pipelines.stream.state import OFFSETS_HEADER, PartitionStores, StateCache, committed_checkpoint, recover
 from tests.test_rules import _auction, _bid
 from tests.test_stream_support import HOUR, T0, Clock
 
@@ -121,7 +121,7 @@ class BrokerChangelog:
         from confluent_kafka import Consumer, Producer
         from confluent_kafka.admin import AdminClient, NewTopic
 
-        from app.topics import client_config
+        from pipelines.infra.topics import client_config
 
         self.changelog, self.bids = f"cl-{unique_name}", f"bids-{unique_name}"
         admin = AdminClient(client_config(address))
@@ -231,8 +231,8 @@ def test_a_value_changed_after_its_early_write_is_written_again_and_the_later_re
 def test_recovery_gives_up_on_a_broker_that_stays_away() -> None:
     from confluent_kafka import Consumer
 
-    from app.topics import client_config
-    from pipelines.state import BrokerUnreachable
+    from pipelines.infra.topics import client_config
+    from pipelines.stream.state import BrokerUnreachable
 
     consumer = Consumer({**client_config("127.0.0.1:1"), "group.id": "g", "enable.auto.commit": False,
                          "enable.partition.eof": True})  # fmt: skip

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from app.errors import UserError
-from app.settings import Settings, load_settings
+from pipelines.infra.errors import UserError
+from pipelines.infra.settings import Settings, load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 

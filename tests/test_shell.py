@@ -15,11 +15,11 @@ import duckdb
 import pyarrow as pa
 import pytest
 
-from app.errors import UserError
-from app.lake import Lake
-from app.settings import Settings
 from app.shell import run_command
-from pipelines.imports import run_import
+from pipelines.infra.errors import UserError
+from pipelines.infra.lake import Lake
+from pipelines.infra.settings import Settings
+from pipelines.ingest.files import run_import
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = str(Path(__file__).parent / "data" / "ebay_sample.csv")

@@ -15,7 +15,7 @@ from bronze_rows import at, auction, bid, closed, frame, scored, user
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pipelines import silver
+from pipelines.batch import silver
 
 USER_IDS = pl.Series("user_id", ["s1", "s2", "b1", "b2"])
 

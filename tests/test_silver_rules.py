@@ -10,7 +10,7 @@ import polars as pl
 import pytest
 from bronze_rows import at, auction, bid, frame, user
 
-from pipelines import silver_rules as rules
+from pipelines.batch import quality as rules
 
 
 def _rules_of(lf: pl.LazyFrame) -> list[str | None]:

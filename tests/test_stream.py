@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from app.broker import EmbeddedBroker
-from app.settings import Settings
 from app.stream import WorkerOptions, run_worker
+from pipelines.infra.settings import Settings
 from tests.test_stream_support import (
     HOUR,
     T0,
@@ -143,7 +143,7 @@ def test_a_broker_gone_for_longer_than_the_outage_allowance_is_one_line(
 ) -> None:
     import time
 
-    from app.topics import ensure_topics
+    from pipelines.infra.topics import ensure_topics
     from tests.test_stream_crash import _worker
 
     ensure_topics(own_broker.address, settings)
@@ -165,8 +165,8 @@ def test_auto_created_topics_without_retention_are_a_clear_error(
 ) -> None:
     from confluent_kafka import Producer
 
-    from app.errors import UserError
-    from app.topics import producer_config
+    from pipelines.infra.errors import UserError
+    from pipelines.infra.topics import producer_config
 
     producer = Producer(producer_config(own_broker.address))
     producer.produce("bids", key="a1", value=b"{}")  # auto-creates "bids": broker defaults, no retention.ms
@@ -308,7 +308,7 @@ def test_a_worker_the_group_keeps_dropping_gives_up_with_one_line(
     from confluent_kafka import KafkaError, KafkaException
     from quixstreams.kafka.consumer import BaseConsumer
 
-    from app.errors import UserError
+    from pipelines.infra.errors import UserError
 
     monkeypatch.setattr("app.stream.MAX_REJOINS", 2)  # a join takes ~3 s on tansu
     ends = produce(own_broker.address, marketplace(200, auctions=10, users=20))
@@ -334,7 +334,7 @@ def test_a_refused_last_commit_of_a_stopping_worker_ends_it_and_the_next_run_rep
     from confluent_kafka import KafkaError, KafkaException
     from quixstreams.kafka.consumer import BaseConsumer
 
-    from app.topics import committed_offsets
+    from pipelines.infra.topics import committed_offsets
 
     ends = produce(own_broker.address, marketplace(300, auctions=10, users=20))
     commit, apps = BaseConsumer.commit, []

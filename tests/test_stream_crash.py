@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from app.broker import EmbeddedBroker
-from app.settings import Settings
+from pipelines.infra.settings import Settings
 from tests.test_stream_support import bronze, marketplace, produce
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

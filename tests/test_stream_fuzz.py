@@ -16,12 +16,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from app.broker import EmbeddedBroker
-from app.lake import Lake
-from app.settings import Settings
 from app.stream import WorkerOptions, run_worker
-from pipelines.bronze import BronzeSink
-from pipelines.score import MemoryStores
-from pipelines.stream import Processor
+from pipelines.infra.lake import Lake
+from pipelines.infra.settings import Settings
+from pipelines.stream.bronze import BronzeSink
+from pipelines.stream.graph import Processor
+from pipelines.stream.score import MemoryStores
 from tests.test_stream_support import HOUR, T0, auction, bid, bronze, user
 
 RUNS = {"users": "ru", "auctions": "ra", "bids": "rb"}
@@ -100,7 +100,7 @@ def test_valid_bids_are_always_scored(
 def test_thousands_of_malformed_messages_through_the_broker(own_broker: EmbeddedBroker, settings: Settings) -> None:
     from confluent_kafka import Producer
 
-    from app.topics import ensure_topics, producer_config
+    from pipelines.infra.topics import ensure_topics, producer_config
 
     rng = random.Random(2026)
     messages: list[tuple[str, str | None, bytes | None, bool]] = [(*user(i), False) for i in range(50)]

@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 
 from app.broker import EmbeddedBroker
-from app.settings import Settings
-from app.topics import ensure_topics
+from pipelines.infra.settings import Settings
+from pipelines.infra.topics import ensure_topics
 from tests.test_stream_crash import _worker
 from tests.test_stream_support import bronze
 

@@ -20,7 +20,7 @@ import boto3
 import pytest
 
 from app.broker import tansu_binary, wait_until_ready
-from app.settings import Settings
+from pipelines.infra.settings import Settings
 from tests.test_stream_crash import _worker
 from tests.test_stream_support import bronze, marketplace, produce
 
@@ -107,8 +107,8 @@ def test_state_recovery_waits_for_a_broker_that_is_away(persistent_broker: Persi
     """A partition's state is read back while the broker is away: recovery waits for it instead of failing."""
     import threading
 
-    from pipelines.score import UserDirectory, on_auction, on_bid
-    from pipelines.state import recover
+    from pipelines.stream.score import UserDirectory, on_auction, on_bid
+    from pipelines.stream.state import recover
     from tests.test_rules import _auction, _bid
     from tests.test_score_state import BrokerChangelog
     from tests.test_stream_support import T0

@@ -84,8 +84,8 @@ def produce(
     """Create the topics (explicit config), produce messages in order; returns end offsets per (topic, partition)."""
     from confluent_kafka import Producer
 
-    from app.settings import Settings
-    from app.topics import ensure_topics, producer_config
+    from pipelines.infra.settings import Settings
+    from pipelines.infra.topics import ensure_topics, producer_config
 
     ensure_topics(address, Settings(partitions=partitions))
 
@@ -117,7 +117,7 @@ def read_topic(address: str, topic: str, timeout_s: float = 10.0) -> list[tuple[
     """All (key, value) pairs of a topic, every partition from the start."""
     from confluent_kafka import Consumer, TopicPartition
 
-    from app.topics import client_config
+    from pipelines.infra.topics import client_config
 
     consumer = Consumer({**client_config(address), "group.id": "test-reader", "enable.auto.commit": False})
     try:

@@ -32,7 +32,7 @@ from typing import Any
 
 import click
 
-from app.errors import UserError
+from pipelines.infra.errors import UserError
 
 FLOOR_SQL = (
     "SELECT auction_id, count(*) AS bids, sum(amount) AS amount, count(DISTINCT bidder_id) AS bidders, "
@@ -50,8 +50,8 @@ def _config(events: int, days: float, seed: int) -> Any:
 
 def _events_for(bids: int, days: float, seed: int) -> int:
     """Events the generator needs for ``bids`` bids (its bid share measured on a small pilot run)."""
-    from app.lake import Lake
     from pipelines.generate import to_lake
+    from pipelines.infra.lake import Lake
 
     with tempfile.TemporaryDirectory() as pilot:
         counts = to_lake(_config(20_000, days, seed), Lake(pilot)).counts
@@ -63,18 +63,18 @@ def _generator_version() -> str:
     """Hash of the generator's source: a changed generator makes new bronze instead of reusing stale files."""
     import hashlib
 
-    import pipelines
+    import pipelines.generate
 
     digest = hashlib.blake2b(digest_size=4)
-    for path in sorted(Path(pipelines.__file__).parent.glob("generate*.py")):
+    for path in sorted(Path(pipelines.generate.__file__).parent.glob("*.py")):
         digest.update(path.read_bytes())
     return digest.hexdigest()
 
 
 def _bronze(cache: Path, bids: int, days: float, seed: int) -> tuple[Path, dict[str, Any]]:
     """The cached lake holding bronze for the config (generated now if missing)."""
-    from app.lake import Lake
     from pipelines.generate import to_lake
+    from pipelines.infra.lake import Lake
 
     config = _config(_events_for(bids, days, seed), days, seed)
     lake_dir = cache / f"bronze-{config.run_id()}-{_generator_version()}"
@@ -112,7 +112,7 @@ print(json.dumps({{**info, "lake": str(lake)}}))
 BATCH_CHILD = """
 import json, time
 from app.batch import run_batch
-from app.settings import load_settings
+from pipelines.infra.settings import load_settings
 started = time.perf_counter()
 result = run_batch(load_settings())
 print(json.dumps({"in_process_s": time.perf_counter() - started, "gold": result.gold, "phases": result.seconds,

@@ -34,20 +34,20 @@ def _peak_rss_mb() -> float:
 def _stage(name: str, events: int, seed: int, partitions: int) -> dict[str, Any]:
     """One stage, in a child process: its events/s and the child's peak RSS."""
     from pipelines.generate import GeneratorConfig
-    from pipelines.generate_world import pools
+    from pipelines.generate.world import pools
 
     pools()  # Faker pools are built once per process: a fixed start-up cost, not throughput
     config = GeneratorConfig(seed=seed, events=events, partitions=partitions)
     baseline = _peak_rss_mb()
     if name == "simulate":
-        from pipelines.generate_tables import build
+        from pipelines.generate.tables import build
 
         began = time.perf_counter()
         counts = build(config).counts
         result: dict[str, Any] = {"seconds": time.perf_counter() - began, "counts": counts}
     elif name == "files":
-        from app.lake import Lake
         from pipelines.generate import to_lake
+        from pipelines.infra.lake import Lake
 
         with tempfile.TemporaryDirectory(prefix="bench-generate-") as tmp:
             summary = to_lake(config, Lake(os.path.join(tmp, "lake")))
@@ -56,8 +56,8 @@ def _stage(name: str, events: int, seed: int, partitions: int) -> dict[str, Any]
                   "bytes": size}  # fmt: skip
     else:
         from app.broker import EmbeddedBroker
-        from app.settings import load_settings
         from pipelines.generate import to_broker
+        from pipelines.infra.settings import load_settings
 
         with tempfile.TemporaryDirectory(prefix="bench-generate-") as tmp, EmbeddedBroker() as broker:
             settings = load_settings(

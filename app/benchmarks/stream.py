@@ -31,8 +31,8 @@ import click
 import orjson
 
 from app.broker import EmbeddedBroker
-from app.settings import Settings, load_settings
-from app.topics import INPUT_TOPICS, consumer_config, producer_config
+from pipelines.infra.settings import Settings, load_settings
+from pipelines.infra.topics import INPUT_TOPICS, consumer_config, producer_config
 
 
 def _settings(root: Path, partitions: int, group: str) -> Settings:
@@ -73,7 +73,7 @@ def passthrough(
     from quixstreams import Application
     from quixstreams.models import TopicConfig
 
-    from app.topics import ensure_topics, topic_config
+    from pipelines.infra.topics import ensure_topics, topic_config
 
     ensure_topics(address, settings, ("passthrough",))
     remaining, seen = dict(ends), {"n": 0, "first": 0.0, "last": 0.0, "again": 0}
@@ -188,7 +188,7 @@ def latency(
     """
     from confluent_kafka import Consumer
 
-    from app.topics import ensure_topics
+    from pipelines.infra.topics import ensure_topics
 
     ensure_topics(address, settings)
     bid_share = 0.78  # the generator's share of bids among its events (users, auctions, closes, bids)
@@ -254,7 +254,7 @@ def scale(settings: Settings, workers: int, events: int, seed: int, commit_inter
     from app.benchmarks.cpu import CpuSampler
     from app.runtime import wait_drained
     from app.stream import MARK_EVERY
-    from app.topics import ensure_topics
+    from pipelines.infra.topics import ensure_topics
 
     with EmbeddedBroker() as broker:
         ensure_topics(broker.address, settings)

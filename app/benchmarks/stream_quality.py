@@ -16,10 +16,10 @@ from typing import Any
 
 import orjson
 
-from app.lake import Lake
-from pipelines.bronze import BronzeSink
-from pipelines.score import MemoryStores
-from pipelines.stream import Processor
+from pipelines.infra.lake import Lake
+from pipelines.stream.bronze import BronzeSink
+from pipelines.stream.graph import Processor
+from pipelines.stream.score import MemoryStores
 
 
 @dataclass
@@ -63,7 +63,7 @@ class Quality:
 def evaluate(seed: int, events: int, partitions: int = 4) -> Quality:
     """Generate one run, score it as the worker would, and compare alerted bidders with the labels."""
     from pipelines.generate import GeneratorConfig, generate
-    from pipelines.generate_partition import partition_of
+    from pipelines.generate.partitioning import partition_of
 
     with tempfile.TemporaryDirectory(prefix="quality-") as tmp:
         sink = BronzeSink(Lake(tmp), {"users": "u", "auctions": "a", "bids": "b"}, max_rows=10**9)

@@ -1,53 +1,14 @@
-"""Synthetic marketplace traffic: users, auctions (opened and closed) and bids, with planted fraud.
-
-Deterministic for a config: the generator owns its ``random.Random`` (seeded from the config) and its
-clock (``start`` + ``days``), so the same config yields identical events and a different seed yields
-different events with different ids (every id carries a hash of the config).
-
-Pipeline of this stage (each step a module):
-
-* :mod:`pipelines.generate_world` -- users (Faker pools per country), sellers, auctions with categories,
-  price levels, durations, reserves and the number of bids each one will get;
-* :mod:`pipelines.generate_fraud` -- the planted actors (shill, bot, collusion, takeover) and the bid
-  slots they claim in auctions;
-* :mod:`pipelines.generate_bids` -- the bidding itself (proxy bidding with eBay increments, bid wars, late
-  surges, sniping) and each auction's result;
-* :mod:`pipelines.generate_tables` -- event order, ids and the contract-shaped Arrow tables;
-* :mod:`pipelines.generate_wire` -- the wire form (the contract's JSON), built column-wise;
-* :mod:`pipelines.generate_sinks` -- bronze Parquet (:func:`to_lake`) and the broker (:func:`to_broker`).
-
-The marketplace: about 6 % of the events are users (12 % of them sellers, a few power sellers), 16 %
-auction openings and closes, the rest bids. Auctions sit in twelve categories with their own lognormal
-price levels and currencies by seller country; a fifth draw no bid, the others a heavy-tailed number
-of them (bid wars among a few keen bidders, a late surge and sniping in the last minute). Honest bids
-always top every earlier bid of their auction; only bot bids (probing the leader's proxy maximum) may
-not -- see :mod:`pipelines.generate_fraud` for the planted patterns and :mod:`pipelines.generate_bids`
-for the bidding and the result rules.
-
-Representation: :func:`generate` yields lists of ``(topic, key, record)`` in event-time order, where
-``record`` is the event exactly as it appears on the wire once JSON-decoded (money as ``"12.50"``,
-times as ``"2026-11-01T08:00:00.123Z"``); ``Model.model_validate(record)`` accepts every one.
-The sinks work on the columnar form (:func:`pipelines.generate_tables.build`) and never build dicts
-for the lake. ``build(config).actors`` maps every planted user id to its pattern (ground truth per
-bidder for measuring a scorer; a takeover account's bids before ``build(config).takeover_at`` are honest).
-"""
+"""What the generator is asked for (:class:`GeneratorConfig`) and what a run wrote (:class:`GenerateSummary`)."""
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Iterator
 from dataclasses import dataclass, field, fields
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pipelines.contracts import FRAUD_LABELS
-
-if TYPE_CHECKING:
-    import threading
-
-    from app.lake import Lake
-    from app.settings import Settings
 
 DEFAULT_START = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
 DEFAULT_FRAUD_MIX: dict[str, float] = {"shill": 0.35, "bot": 0.2, "collusion": 0.25, "takeover": 0.2}
@@ -149,41 +110,3 @@ class GenerateSummary:
             f"generated {self.events} events ({per_topic}) to {self.target} in {self.seconds:.2f} s: "
             f"{self.events_per_s:,.0f} events/s"
         )
-
-
-def generate(config: GeneratorConfig) -> Iterator[list[tuple[str, str, dict[str, Any]]]]:
-    """The events of ``config`` in event-time order, in lists of ``(topic, key, wire record)``.
-
-    Users come before their first action, an auction's opening before its bids and its close after
-    its last bid. At most ``config.batch_size`` events per list.
-    """
-    from pipelines.generate_tables import build
-    from pipelines.generate_wire import wire_batches
-
-    yield from wire_batches(build(config), config.batch_size)
-
-
-def to_lake(config: GeneratorConfig, lake: Lake, progress: bool = False) -> GenerateSummary:
-    """Write the events as bronze Parquet (DESIGN layout); rerunning the same config rewrites the same files."""
-    from pipelines.generate_sinks import write_lake
-
-    return write_lake(config, lake, progress)
-
-
-def to_broker(
-    config: GeneratorConfig,
-    address: str,
-    rate: float | None = None,
-    progress: bool = False,
-    settings: Settings | None = None,
-    stop: threading.Event | None = None,
-) -> GenerateSummary:
-    """Produce the events as JSON to the topics users/auctions/bids; ``rate`` in events/s (None: flat out).
-
-    Creates the topics first if missing (``settings`` gives their config; default: the environment's
-    settings with ``config.partitions``). ``summary.end_offsets`` comes from the delivery reports.
-    Setting ``stop`` ends the run early; the summary then counts what was produced.
-    """
-    from pipelines.generate_sinks import produce
-
-    return produce(config, address, rate, progress, settings, stop)

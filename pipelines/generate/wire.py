@@ -16,7 +16,7 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipelines.generate_tables import TOPIC_ORDER, Built
+from pipelines.generate.tables import TOPIC_ORDER, Built
 
 _ISO_WIDTH = 24  # 2026-11-01T08:00:00.123Z
 

@@ -1,6 +1,6 @@
 """The stateful scoring step: keeps compact per-auction, per-bidder and per-category state and scores bids.
 
-State lives in memory per partition, backed by a changelog topic (:mod:`pipelines.state`), so it survives
+State lives in memory per partition, backed by a changelog topic (:mod:`pipelines.stream.state`), so it survives
 a restart or a move to another worker. It is per partition; bids are partitioned by
 ``auction_id``, so everything here is what *this partition* has seen. That is exact for the per-auction
 and per-(bidder, auction) features; for per-bidder and per-(bidder, seller) features it is a sample of
@@ -27,12 +27,12 @@ from dataclasses import dataclass
 from math import exp, log
 from typing import Any, Protocol
 
-from pipelines.rules import ALERT_THRESHOLD, BidFeatures
-from pipelines.rules import score as score_features
+from pipelines.contracts import DAY_MS
+from pipelines.stream.rules import ALERT_THRESHOLD, BidFeatures
+from pipelines.stream.rules import score as score_features
 
 WINDOW_MS = 60_000
 RECENT_DEVICES = 5
-DAY_MS = 86_400_000
 #: how long a closed auction keeps the state of its bids (the bid ids that catch a duplicate, its bidders,
 #: its alerts), in bid time: until a valid bid placed LATE_MS after its end is processed in its partition.
 #: A bid for it that comes later is "after the auction closed" (late data beyond the allowed lateness).

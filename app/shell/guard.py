@@ -2,7 +2,7 @@
 
 Two layers, because neither is enough alone:
 
-1. DuckDB's own settings (set by :func:`app.duck.connect` with ``read_only_lake=True``):
+1. DuckDB's own settings (set by :func:`pipelines.infra.duck.connect` with ``read_only_lake=True``):
    ``allowed_directories = [lake root]``, ``enable_external_access = false``, ``lock_configuration =
    true``. They stop reading or writing anything *outside* the lake and any later ``SET`` that would undo
    them. They do not stop writes *inside* an allowed directory: measured on DuckDB 1.5.5, ``COPY … TO``
@@ -23,7 +23,7 @@ import re
 
 import duckdb
 
-from app.errors import UserError
+from pipelines.infra.errors import UserError
 
 READ_TYPES = {"SELECT", "EXPLAIN", "SET", "TRANSACTION"}
 WRITING_FUNCTIONS = re.compile(r"\b(enable_logging|enable_profiling)\b", re.IGNORECASE)

@@ -2,7 +2,7 @@
 
 :func:`build` runs the simulation for a config and returns one Arrow table per topic (the columns of
 ``pipelines.contracts.arrow_schema``, rows in event-time order) plus each row's Kafka key and partition.
-The wire form (JSON) is made from these tables by :mod:`pipelines.generate_wire`.
+The wire form (JSON) is made from these tables by :mod:`pipelines.generate.wire`.
 """
 
 from __future__ import annotations
@@ -16,11 +16,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pipelines.contracts import CHANNELS, SCHEMA_VERSION, Auction, Bid, User, arrow_schema, to_epoch_ms
-from pipelines.generate import GeneratorConfig
-from pipelines.generate_bids import run_auctions
-from pipelines.generate_fraud import LABELS, plan_fraud
-from pipelines.generate_partition import partitions_for
-from pipelines.generate_world import CATEGORY_NAMES, COUNTRY_CODES, CURRENCY_CODES, make_auctions, make_users
+from pipelines.generate.bidding import run_auctions
+from pipelines.generate.config import GeneratorConfig
+from pipelines.generate.fraud import LABELS, plan_fraud
+from pipelines.generate.partitioning import partitions_for
+from pipelines.generate.world import CATEGORY_NAMES, COUNTRY_CODES, CURRENCY_CODES, make_auctions, make_users
 
 TOPIC_ORDER = ("users", "auctions", "bids")
 

@@ -20,7 +20,7 @@ from typing import Any
 
 import polars as pl
 
-from pipelines import silver_rules as rules
+from pipelines.batch import quality as rules
 from pipelines.contracts import CHANNELS, TOPIC_MODELS, polars_schema
 
 #: the silver tables and the bronze topic each is built from

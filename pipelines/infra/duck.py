@@ -20,9 +20,9 @@ from urllib.parse import urlparse
 
 import duckdb
 
-from app.errors import UserError
-from app.lake import Lake
-from app.settings import Settings
+from pipelines.infra.errors import UserError
+from pipelines.infra.lake import Lake
+from pipelines.infra.settings import Settings
 
 LAYERS = ("bronze", "silver", "quarantine", "gold")
 

@@ -22,16 +22,15 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipelines.contracts import bronze_schema
-from pipelines.generate import GenerateSummary, GeneratorConfig
-from pipelines.generate_tables import TOPIC_ORDER, Built, build
-from pipelines.generate_wire import json_batches
+from pipelines.contracts import DAY_MS, bronze_schema
+from pipelines.generate.config import GenerateSummary, GeneratorConfig
+from pipelines.generate.tables import TOPIC_ORDER, Built, build
+from pipelines.generate.wire import json_batches
 
 if TYPE_CHECKING:
-    from app.lake import Lake
-    from app.settings import Settings
+    from pipelines.infra.lake import Lake
+    from pipelines.infra.settings import Settings
 
-DAY_MS = 86_400_000
 #: most rows in one bronze file (a partition's day is cut into files of at most this many rows)
 MAX_FILE_ROWS = 250_000
 #: string columns with few distinct values: the only ones worth Parquet dictionary encoding
@@ -51,7 +50,7 @@ def bronze_files(built: Built, topic: str) -> Iterator[tuple[str, pa.Table]]:
 
     Made lazily, one at a time, so only the files being written are held besides the run's tables.
     """
-    from app.lake import bronze_file_name, date_partition
+    from pipelines.infra.lake import bronze_file_name, date_partition
 
     table = built.tables[topic]
     parts = built.partitions[topic]
@@ -140,9 +139,9 @@ def produce(
     """
     from confluent_kafka import KafkaException, Producer
 
-    from app.errors import UserError
-    from app.settings import load_settings
-    from app.topics import ensure_topics, producer_config
+    from pipelines.infra.errors import UserError
+    from pipelines.infra.settings import load_settings
+    from pipelines.infra.topics import ensure_topics, producer_config
 
     settings = settings or load_settings(partitions=config.partitions)
     ensure_topics(address, settings, TOPIC_ORDER)

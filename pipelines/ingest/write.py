@@ -15,9 +15,9 @@ from collections.abc import Iterable
 
 import pyarrow as pa
 
-from app.lake import Lake, bronze_file_name, date_partition
 from pipelines.contracts import TOPIC_KEYS, Event, bronze_schema, row_for_parquet
-from pipelines.import_read import Reject
+from pipelines.infra.lake import Lake, bronze_file_name, date_partition
+from pipelines.ingest.read import Reject
 
 QUARANTINE_SCHEMA = pa.schema(
     [

@@ -21,10 +21,10 @@ import duckdb
 import polars as pl
 import pyarrow as pa
 
-from app.lake import Lake
-from app.settings import Settings
+from pipelines.infra.lake import Lake
+from pipelines.infra.settings import Settings
 
-QUERIES = Path(__file__).resolve().parent.parent / "queries"
+QUERIES = Path(__file__).resolve().parents[2] / "queries"
 GOLD_TABLES = (
     "daily_revenue",
     "category_performance",
@@ -87,7 +87,7 @@ def materialize_intermediate(con: duckdb.DuckDBPyConnection) -> None:
 
 def create_missing_silver(con: duckdb.DuckDBPyConnection, present: set[str]) -> None:
     """An empty, correctly typed ``silver.<table>`` for each table the lake does not have yet."""
-    from pipelines.silver import empty_frame, silver_columns
+    from pipelines.batch.silver import empty_frame, silver_columns
 
     con.execute("CREATE SCHEMA IF NOT EXISTS silver")
     for table in SILVER_TABLES:
@@ -136,7 +136,7 @@ class GoldRun:
 
 def run_gold(settings: Settings, lake: Lake, checks: bool = True) -> GoldRun:
     """Recompute every gold table from the lake's silver and write it; then (optionally) run the checks."""
-    from app.duck import connect, lake_tables
+    from pipelines.infra.duck import connect, lake_tables
 
     con = connect(settings)
     try:

@@ -3,7 +3,7 @@
 Formats: the project's own ``csv`` / ``parquet`` / ``jsonl`` files (columns = the contract fields of
 ``--topic``, default ``bids``; broker metadata columns starting with ``_`` and the views' ``date``
 partition column are ignored, so an export of ``bronze.bids`` imports as it is) and ``ebay``, the
-public online-auctions CSV (see :mod:`pipelines.import_ebay`).
+public online-auctions CSV (see :mod:`pipelines.ingest.ebay`).
 
 Events land in bronze exactly as if a broker had delivered them::
 
@@ -30,14 +30,14 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
-from app.errors import UserError
-from app.lake import Lake
-from app.settings import Settings
 from pipelines.contracts import Bid, Event
-from pipelines.import_contract import IGNORED_COLUMNS, IMPORT_TOPICS, contract_columns, validate_rows
-from pipelines.import_ebay import EBAY_COLUMNS, translate
-from pipelines.import_read import Reject, Row, check_columns, guess_format, open_rows, read_bytes
-from pipelines.import_write import BronzeWriter, write_quarantine
+from pipelines.infra.errors import UserError
+from pipelines.infra.lake import Lake
+from pipelines.infra.settings import Settings
+from pipelines.ingest.contract import IGNORED_COLUMNS, IMPORT_TOPICS, contract_columns, validate_rows
+from pipelines.ingest.ebay import EBAY_COLUMNS, translate
+from pipelines.ingest.read import Reject, Row, check_columns, guess_format, open_rows, read_bytes
+from pipelines.ingest.write import BronzeWriter, write_quarantine
 
 DEFAULT_START = dt.date(2026, 1, 5)
 BATCH_ROWS = 50_000

@@ -20,13 +20,13 @@ from typing import Any, TypeVar
 import duckdb
 import polars as pl
 
-from app.batch_io import parquet_bytes, partition_days, put_partition, replace_table, scan_bronze
-from app.batch_report import BatchResult, TableDay, counts, tally
-from app.errors import UserError
-from app.lake import Lake
-from app.settings import Settings
-from pipelines import silver
+from app.batch.io import parquet_bytes, partition_days, put_partition, replace_table, scan_bronze
+from app.batch.report import BatchResult, TableDay, counts, tally
+from pipelines.batch import silver
 from pipelines.contracts import polars_schema
+from pipelines.infra.errors import UserError
+from pipelines.infra.lake import Lake
+from pipelines.infra.settings import Settings
 
 FrameT = TypeVar("FrameT", pl.DataFrame, pl.LazyFrame)
 QUARANTINE_ORDER = ["_rule", "event_id", "_broker_run", "_partition", "_offset"]
@@ -68,7 +68,7 @@ def run_batch(settings: Settings, days: list[dt.date] | None = None, checks: boo
     Raises UserError (one line) when the lake fails; files already written are whole, so a re-run
     finishes the job.
     """
-    from pipelines.gold import run_gold
+    from pipelines.batch.gold import run_gold
 
     lake = Lake.from_settings(settings)
     lake.check_writable()

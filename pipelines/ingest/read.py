@@ -1,7 +1,7 @@
 """Read an import file (CSV, Parquet or JSON lines) into numbered rows; the I/O edge of `import`.
 
 A file that cannot be read at all (missing, empty, not the format, wrong columns) raises one
-:class:`~app.errors.UserError` naming the file and the problem. A single broken row (a CSV line with
+:class:`~pipelines.infra.errors.UserError` naming the file and the problem. A single broken row (a CSV line with
 the wrong number of fields, a JSON line that is not an object) becomes a :class:`Reject` and the rest
 of the file is still read: nothing is dropped silently.
 
@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from app.errors import UserError
+from pipelines.infra.errors import UserError
 
 FORMATS = ("csv", "parquet", "jsonl", "ebay")
 SUFFIXES = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".jsonl": "jsonl", ".ndjson": "jsonl"}

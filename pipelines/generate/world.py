@@ -17,7 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-DAY_MS = 86_400_000
+from pipelines.contracts import DAY_MS
+
 YEAR_MS = 365 * DAY_MS
 
 #: country -> (Faker locale, currency, value of one USD in that currency, share of users)

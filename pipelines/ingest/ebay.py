@@ -35,13 +35,12 @@ from decimal import Decimal, InvalidOperation
 
 from pydantic import ValidationError
 
-from pipelines.contracts import Auction, Bid, Event, User
-from pipelines.import_contract import reject_for
-from pipelines.import_read import Reject, Row, raw_text
+from pipelines.contracts import DAY_MS, Auction, Bid, Event, User
+from pipelines.ingest.contract import reject_for
+from pipelines.ingest.read import Reject, Row, raw_text
 
 EBAY_COLUMNS = ["auctionid", "bid", "bidtime", "bidder", "bidderrate", "openbid", "price", "item", "auction_type"]
 _DURATION = re.compile(r"^\s*(\d{1,2})\s*-?\s*days?\s+auction\s*$", re.IGNORECASE)
-_DAY_MS = 86_400_000
 
 
 class _Bad(Exception):
@@ -106,7 +105,7 @@ def _auction_events(bids: list[_Row], start: dt.datetime, out: Translation) -> N
     placed: list[tuple[Decimal, float, str]] = []
     for row in bids:
         digest = hashlib.sha1(f"{row.auctionid}|{row.bidder}|{row.amount}|{row.bidtime!r}".encode()).hexdigest()[:24]
-        moment = start + dt.timedelta(milliseconds=round(row.bidtime * _DAY_MS))
+        moment = start + dt.timedelta(milliseconds=round(row.bidtime * DAY_MS))
         fields = {"event_id": f"ebay-bid:{digest}", "event_time": moment, "bid_id": f"ebay:{digest}",
                   "auction_id": auction_id, "bidder_id": f"ebay:{row.bidder}", "amount": row.amount,
                   "currency": "USD", "bid_time": moment, "channel": "web", "device_id": ""}  # fmt: skip

@@ -3,7 +3,7 @@
 A bid's ``amount`` is the bidder's maximum (proxy bid). Honest bids, shill, collusion and takeover
 bids always top the standing high bid (each amount is strictly above every earlier amount of the
 auction); bot bids probe the leader's maximum at the visible price plus one increment and may stay
-below it (see :mod:`pipelines.generate_fraud`).
+below it (see :mod:`pipelines.generate.fraud`).
 
 Result of an auction (the close event): unsold -- ``winner`` and ``final_price`` null -- when it got no
 bid or its highest bid is below the reserve. Otherwise the winner is the highest bidder (the earliest
@@ -24,8 +24,8 @@ from typing import Any
 
 import numpy as np
 
-from pipelines.generate_fraud import HONEST, OUTSIZED, PRIOR, PROBE, RAISE, FraudPlan
-from pipelines.generate_world import Auctions, Users
+from pipelines.generate.fraud import HONEST, OUTSIZED, PRIOR, PROBE, RAISE, FraudPlan
+from pipelines.generate.world import Auctions, Users
 
 _LIMITS = (100, 500, 2_500, 10_000, 25_000, 50_000, 100_000, 250_000, 500_000)
 _STEPS = (5, 25, 50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000)
@@ -45,7 +45,7 @@ def final_price(high: int, second: int, start: int, reserve: int) -> int:
 @dataclass
 class Bids:
     """Columns of the bids, in generation order (auction by auction, by time). Channels and labels are
-    derived from device and bidder afterwards (:func:`pipelines.generate_tables.build`)."""
+    derived from device and bidder afterwards (:func:`pipelines.generate.tables.build`)."""
 
     time: array = field(default_factory=lambda: array("q"))
     auction: array = field(default_factory=lambda: array("q"))

@@ -23,8 +23,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from app.errors import UserError
-from app.settings import Settings
+from pipelines.infra.errors import UserError
+from pipelines.infra.settings import Settings
 
 
 def bronze_file_name(broker_run: str, partition: int, first_offset: int, last_offset: int) -> str:

@@ -14,7 +14,7 @@ Exactly once in the lake, on an at-least-once stream (tansu's transactions are u
   with ``first >= o`` and drops rows it still buffered for it; the replay then writes the range again,
   possibly cut at other offsets. Files with ``last < o`` were committed and are never touched, so each input
   offset is in exactly one file.
-* Files are written atomically (:meth:`app.lake.Lake.write_parquet`); the broker run id differs for every
+* Files are written atomically (:meth:`pipelines.infra.lake.Lake.write_parquet`); the broker run id differs for every
   topic lifetime, so a new embedded broker run never overwrites an earlier run's files.
 """
 
@@ -32,8 +32,8 @@ import pyarrow.compute as pc
 import pyarrow.json as pj
 from quixstreams.sinks import BaseSink
 
-from app.lake import Lake, bronze_file_name, date_partition, parse_bronze_file_name
 from pipelines.contracts import TOPIC_KEYS, TOPIC_MODELS, arrow_schema, bronze_schema
+from pipelines.infra.lake import Lake, bronze_file_name, date_partition, parse_bronze_file_name
 
 #: input topic -> the bronze tables its messages (and what they produce) land in
 DESTINATIONS: dict[str, tuple[str, ...]] = {

@@ -1,7 +1,7 @@
 """Lake reads and writes for the batch: bronze scans for Polars, whole-partition replacement for silver.
 
 Every silver/quarantine partition is one file with a fixed name (``part-00000.parquet``) written
-atomically (:meth:`app.lake.Lake.write_bytes`): a re-run overwrites it in place, so a reader sees the old
+atomically (:meth:`pipelines.infra.lake.Lake.write_bytes`): a re-run overwrites it in place, so a reader sees the old
 file or the new one, never half of one, and re-running a day yields the same bytes.
 """
 
@@ -14,9 +14,9 @@ from urllib.parse import urlparse
 
 import polars as pl
 
-from app.lake import Lake, date_partition
-from app.settings import Settings
 from pipelines.contracts import polars_schema
+from pipelines.infra.lake import Lake, date_partition
+from pipelines.infra.settings import Settings
 
 PART = "part-00000.parquet"
 #: how silver and quarantine files are written: zstd level 1 is half snappy's size, ~30 % faster than level 3

@@ -7,8 +7,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from app.errors import UserError
-from app.settings import Settings
+from pipelines.infra.errors import UserError
+from pipelines.infra.settings import Settings
 
 TOPICS = ("users", "auctions", "bids", "bids-scored", "fraud-alerts", "dead-letters")
 INPUT_TOPICS = ("users", "auctions", "bids")

@@ -4,9 +4,9 @@
 The graph is deliberately short, because Quix's per-operation overhead dominates at tens of thousands of
 messages per second: one ``update`` per input stream does all the work (:meth:`Processor.process`), which
 returns ``(topic, key, value bytes)`` records that go straight to the outputs' producer
-(:class:`pipelines.outputs.OutputProducer`, no ``to_topic``). ``auctions`` and ``bids`` (both keyed by
+(:class:`pipelines.stream.outputs.OutputProducer`, no ``to_topic``). ``auctions`` and ``bids`` (both keyed by
 ``auction_id``, so co-partitioned) are concatenated into one stream whose state per partition
-(:class:`pipelines.state.StateCache`, with its own changelog topic) lets a bid see its auction's window,
+(:class:`pipelines.stream.state.StateCache`, with its own changelog topic) lets a bid see its auction's window,
 seller and category. Quix then consumes the two topics
 aligned by message timestamp, so an auction's opening is processed before its bids even when they sit in
 different fetches; that alignment costs a few microseconds per message and some latency (it waits for a
@@ -30,8 +30,8 @@ from pydantic import ValidationError
 from quixstreams import Application, message_context
 from quixstreams.models import Topic
 
-from pipelines.bronze import BronzeSink, RangeBuffer, epoch_day
 from pipelines.contracts import (
+    DAY_MS,
     EPOCH,
     SCHEMA_VERSION,
     TOPIC_KEYS,
@@ -41,10 +41,11 @@ from pipelines.contracts import (
     Event,
     to_epoch_ms,
 )
-from pipelines.fastpath import fast_auction, fast_bid, fast_user
-from pipelines.outputs import OutputProducer
-from pipelines.score import DAY_MS, MemoryStores, Scored, Stores, UserDirectory, alert_id, on_auction, on_bid
-from pipelines.state import StateCache
+from pipelines.stream.bronze import BronzeSink, RangeBuffer, epoch_day
+from pipelines.stream.fastpath import fast_auction, fast_bid, fast_user
+from pipelines.stream.outputs import OutputProducer
+from pipelines.stream.score import MemoryStores, Scored, Stores, UserDirectory, alert_id, on_auction, on_bid
+from pipelines.stream.state import StateCache
 
 #: what the processing step emits: (output topic, key, serialized value)
 Out = tuple[str, bytes | None, bytes]
@@ -117,7 +118,7 @@ def scored_value(value: bytes, score: float, reasons: list[str]) -> bytes:
 class Processor:
     """Per-message work for every input topic; pure apart from the bronze buffers it appends to.
 
-    The fast path (:mod:`pipelines.fastpath`) takes canonical messages -- practically all of them -- to the
+    The fast path (:mod:`pipelines.stream.fastpath`) takes canonical messages -- practically all of them -- to the
     primitives the scoring step needs without building a model; anything else goes through the pydantic
     contract, which either explains what is wrong (a dead letter) or accepts an unusual but valid spelling
     that is then stored in its canonical form.

@@ -10,7 +10,7 @@ from pathlib import Path
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from app.errors import UserError
+from pipelines.infra.errors import UserError
 
 
 class Settings(BaseSettings):

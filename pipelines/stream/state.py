@@ -29,7 +29,7 @@ from typing import Any
 import orjson
 from quixstreams.sinks import BaseSink
 
-from pipelines.score import closing_auctions
+from pipelines.stream.score import closing_auctions
 
 #: the changelog record header holding the input offsets processed when the record was written (JSON)
 OFFSETS_HEADER = "processed-offsets"
@@ -41,7 +41,7 @@ Produce = Callable[[str, int, bytes, bytes | None, list[tuple[str, bytes]]], Non
 
 
 class StateTable(dict[str, Any]):
-    """One kind of state of one partition (a :class:`pipelines.score.Table`): Python values by id.
+    """One kind of state of one partition (a :class:`pipelines.stream.score.Table`): Python values by id.
 
     ``table[id]`` is None for an id never set; ``changed(id)`` (the bound ``setdefault`` of the dict of
     changed ids, so no Python call) marks an id to be written. Changed ids are kept in two generations:
@@ -77,14 +77,14 @@ class StateTable(dict[str, Any]):
 
 
 class PartitionStores:
-    """One partition's state (a :class:`pipelines.score.Stores`) and the input offsets it has processed."""
+    """One partition's state (a :class:`pipelines.stream.score.Stores`) and the input offsets it has processed."""
 
     __slots__ = ("auctions", "bidders", "categories", "closing", "offsets")
 
     def __init__(self) -> None:
         self.auctions, self.bidders, self.categories = StateTable(), StateTable(), StateTable()
         self.closing: deque[tuple[int, str]] = deque()
-        """Closed auctions not yet compacted (:class:`pipelines.score.Stores`); rebuilt by :func:`recover`."""
+        """Closed auctions not yet compacted (:class:`pipelines.stream.score.Stores`); rebuilt by :func:`recover`."""
         self.offsets: dict[str, int] = {}
         """The last input offset processed per topic: set by the pipeline for every message."""
 
@@ -175,7 +175,7 @@ class StateCache(BaseSink):
         """How many times partitions held here were dropped (revoked, lost, or a pause)."""
 
     def stores(self, partition: int) -> PartitionStores:
-        """The partition's state (a :class:`pipelines.score.Stores`), recovered on first use."""
+        """The partition's state (a :class:`pipelines.stream.score.Stores`), recovered on first use."""
         cache = self._caches.get(partition)
         if cache is None:
             cache = self._caches[partition] = self._recover(partition)

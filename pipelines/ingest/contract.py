@@ -16,7 +16,7 @@ import pyarrow as pa
 from pydantic import ValidationError
 
 from pipelines.contracts import TOPIC_MODELS, Event, arrow_schema
-from pipelines.import_read import Reject, Row, raw_text
+from pipelines.ingest.read import Reject, Row, raw_text
 
 IMPORT_TOPICS = ("bids", "auctions", "users")
 #: columns a lake export carries besides the contract: the hive partition column of the views

@@ -27,7 +27,7 @@ import random
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from pipelines.generate_world import Auctions, Users
+from pipelines.generate.world import Auctions, Users
 
 HONEST, RAISE, PROBE, OUTSIZED, PRIOR = 0, 1, 2, 3, 4
 LABELS = (None, "shill", "bot", "collusion", "takeover")

@@ -1,10 +1,10 @@
 """`python -m app sql`: a read-only DuckDB SQL shell over the lake, with views ``bronze.*``, ``silver.*``, ``gold.*``.
 
 Why not the DuckDB CLI binary (``duckdb-cli``)? It can be started with an init script from
-:func:`app.duck.views_sql` and ``-safe``, but DuckDB's ``allowed_directories`` grants writes as well as
+:func:`pipelines.infra.duck.views_sql` and ``-safe``, but DuckDB's ``allowed_directories`` grants writes as well as
 reads: inside the lake, ``COPY … TO`` and ``ATTACH`` of a new file still work, and the CLI has no hook to
 refuse a statement. So this shell runs the same DuckDB library in-process, checks every statement with
-:mod:`app.shell_guard` before running it, and keeps DuckDB's lock-down underneath. It has what one
+:mod:`app.shell.guard` before running it, and keeps DuckDB's lock-down underneath. It has what one
 expects from the CLI: line editing, persistent history (``<AUCTION_RUNTIME_DIR>/sql_history``) and tab
 completion (readline) of keywords, views, columns and functions; the box output of the DuckDB CLI;
 ``.mode csv``; a few dot commands. Dot commands that touch files (``.output``, ``.shell``, ``.read`` …)
@@ -21,11 +21,11 @@ from pathlib import Path
 
 import duckdb
 
-from app.duck import connect
-from app.errors import UserError
-from app.lake import Lake
-from app.settings import Settings
-from app.shell_guard import explain_refusal, kind, read_only_statements
+from app.shell.guard import explain_refusal, kind, read_only_statements
+from pipelines.infra.duck import connect
+from pipelines.infra.errors import UserError
+from pipelines.infra.lake import Lake
+from pipelines.infra.settings import Settings
 
 HELP = """\
 .tables          list the views (bronze.*, silver.*, gold.*)
