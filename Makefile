@@ -24,9 +24,10 @@ run: install ## install, then run everything on the embedded defaults (Ctrl-C st
 demo: install ## install, then run the whole pipeline headless on 200k events and exit
 	$(PY) -m app demo --events 200000
 
-lint: install ## ruff lint and format check
+lint: install ## ruff lint, format check and the import-layering contract (import-linter)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
+	$(VENV)/bin/lint-imports
 
 format: install ## ruff format and autofix
 	$(PY) -m ruff format .
