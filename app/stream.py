@@ -37,6 +37,8 @@ from pipelines.infra.topics import (
 )
 
 OUTPUT_TOPICS = ("bids-scored", "fraud-alerts", "dead-letters")
+#: the smallest budget a dead letter can be cut to (pipelines.stream.letters.MIN_BUDGET)
+MIN_LETTER_BUDGET = 64 * 1024
 #: the inputs whose partitions share one state (co-partitioned by auction_id)
 STATEFUL_TOPICS = ("auctions", "bids")
 #: collect the young generation every 50k allocations instead of 700 (the state is long-lived)
@@ -207,6 +209,7 @@ def build_application(
     from pipelines.stream.bronze import BronzeSink
     from pipelines.stream.graph import Processor, define_pipeline
     from pipelines.stream.outputs import OutputProducer
+    from pipelines.stream.refusals import write_refused
     from pipelines.stream.state import StateCache, recover
 
     consumer = {k: v for k, v in consumer_config(address, settings.consumer_group).items()
@@ -217,6 +220,7 @@ def build_application(
     # latency (measured by `bench stream`): fetches and output batches wait less than the shared defaults
     consumer["fetch.wait.max.ms"] = 10
     producer["linger.ms"] = 5
+    producer["message.max.bytes"] = settings.max_message_bytes
     app = _application_class()(
         broker_address=address,
         consumer_group=settings.consumer_group,
@@ -247,8 +251,15 @@ def build_application(
     # ranges open for a third of the checkpoint interval are written before the checkpoint: a shorter pause
     # (measured at 10k bids/s: p99 ~240 ms with half, ~170 ms with a third; a bids range is then written
     # about every 0.7 s, three files per checkpoint where the checkpoint alone writes one)
-    processor = Processor(BronzeSink(lake, runs, early_after_s=options.commit_interval_s / 3))
-    output = OutputProducer({"bootstrap.servers": address, **producer})
+    limits = output_limits(settings, address)
+    processor = Processor(
+        BronzeSink(lake, runs, early_after_s=options.commit_interval_s / 3), letter_budget=limits["dead-letters"]
+    )
+    # records refused at delivery (or changelog records refused) become dead letters in bronze, named by content
+    output = OutputProducer(
+        {"bootstrap.servers": address, **producer},
+        on_refused=lambda refused: write_refused(lake, refused, runs["bids"]),
+    )
     changelog = changelog_topic(settings.consumer_group)
     reader = Consumer(
         {**client_config(address), "group.id": settings.consumer_group, "enable.auto.commit": False,
@@ -265,8 +276,27 @@ def build_application(
         idle_write_s=options.commit_interval_s / 8,
     )
     app.on_released = state.forget
-    define_pipeline(app, processor, inputs, outputs, output, state)
+    define_pipeline(app, processor, inputs, outputs, output, state, limits)
     return Built(app, processor, state, reader)
+
+
+def output_limits(settings: Settings, address: str) -> dict[str, int]:
+    """Bytes each output topic's records may take: AUCTION_MAX_MESSAGE_BYTES or the topic's own smaller
+    ``max.message.bytes`` (when the broker reports it), less a record's overhead."""
+    from pipelines.infra.topics import describe_topics
+    from pipelines.stream.letters import output_budget
+
+    found = {info.name: info.config for info in describe_topics(address, settings.broker_timeout_s)}
+    limits = {}
+    for name in OUTPUT_TOPICS:
+        topic_max = found.get(name, {}).get("max.message.bytes")
+        limits[name] = output_budget(settings.max_message_bytes, int(topic_max) if topic_max else None)
+    if limits["dead-letters"] < MIN_LETTER_BUDGET:
+        raise UserError(
+            f"the dead-letters topic takes records of {limits['dead-letters']} bytes at most: too few for a dead "
+            f"letter (at least {MIN_LETTER_BUDGET}); raise its max.message.bytes or AUCTION_MAX_MESSAGE_BYTES"
+        )
+    return limits
 
 
 def exit_if_stuck_after_failure(app: Any, seconds: float, exit: Callable[[int], Any] = os._exit) -> threading.Event:

@@ -30,6 +30,9 @@ FRAUD_LABELS = ("shill", "bot", "collusion", "takeover")
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 #: milliseconds in a day (times are epoch milliseconds throughout)
 DAY_MS = 86_400_000
+#: the longest id (event, user, auction, bid, ...), device id or label, and free text (name, title, ...), in
+#: characters: every valid event, and all that the worker derives from it, stays far below a broker's 1 MB
+ID_MAX, LABEL_MAX, TEXT_MAX = 64, 128, 1024
 
 
 def _utc_ms(value: dt.datetime) -> dt.datetime:
@@ -89,10 +92,10 @@ class User(Event):
     """A user registered (or updated): topic ``users``, key ``user_id``."""
 
     user_id: str = Field(min_length=1, max_length=64)
-    name: str
-    email: str
+    name: str = Field(max_length=TEXT_MAX)
+    email: str = Field(max_length=TEXT_MAX)
     country: str = Field(pattern=r"^[A-Z]{2}$")
-    city: str
+    city: str = Field(max_length=TEXT_MAX)
     signup_time: UtcTime
     is_seller: bool
     rating: int
@@ -103,8 +106,8 @@ class Auction(Event):
 
     auction_id: str = Field(min_length=1, max_length=64)
     seller_id: str = Field(min_length=1, max_length=64)
-    title: str
-    category: str
+    title: str = Field(max_length=TEXT_MAX)
+    category: str = Field(max_length=LABEL_MAX)
     start_price: Money = Field(gt=0)
     reserve_price: Money | None = None
     currency: Currency
@@ -112,7 +115,7 @@ class Auction(Event):
     end_time: UtcTime
     status: Literal["open", "closed"]
     final_price: Money | None = None
-    winner_id: str | None = None
+    winner_id: str | None = Field(None, max_length=ID_MAX)
 
 
 class Bid(Event):
@@ -125,8 +128,8 @@ class Bid(Event):
     currency: Currency
     bid_time: UtcTime
     channel: Literal["web", "mobile", "api"]
-    device_id: str
-    fraud_label: str | None = None
+    device_id: str = Field(max_length=LABEL_MAX)
+    fraud_label: str | None = Field(None, max_length=LABEL_MAX)
 
 
 class ScoredBid(Bid):
@@ -143,8 +146,8 @@ class Alert(Event):
     """
 
     alert_id: str = Field(min_length=1, max_length=64)
-    bidder_id: str
-    auction_id: str
+    bidder_id: str = Field(max_length=ID_MAX)
+    auction_id: str = Field(max_length=ID_MAX)
     score: float = Field(ge=0.0, le=1.0)
     reasons: list[str]
     window_start: UtcTime
@@ -154,7 +157,11 @@ class Alert(Event):
 
 
 class DeadLetter(Event):
-    """An input that failed validation: topic ``dead-letters``, key = the original key."""
+    """An input that failed validation: topic ``dead-letters``, key = the original key.
+
+    Also an output the broker refused (too large, invalid record): then ``source_*`` name the input it came
+    from, or the refused output itself when it was refused at delivery (``source_offset`` -1).
+    """
 
     key: str | None
     raw_value: str = Field(description="the value as text, or base64 when it is not UTF-8")
@@ -163,6 +170,13 @@ class DeadLetter(Event):
     source_partition: int
     source_offset: int
     error: str
+    raw_size: int | None = Field(None, description="bytes of the whole raw value (None: no value)")
+    raw_sha256: str | None = Field(None, description="SHA-256 (hex) of the whole raw value")
+    truncated: bool = Field(
+        False,
+        description="on the topic: raw_value (and a long key or error) was cut to fit the broker's message "
+        "limit; the lake's bronze dead-letters row holds the whole value",
+    )
 
 
 TOPIC_MODELS: dict[str, type[Event]] = {
@@ -203,6 +217,9 @@ def _arrow_type(annotation: Any) -> tuple[pa.DataType, bool]:
     """Arrow type for a model field annotation, and whether it is nullable."""
     nullable = False
     origin = typing.get_origin(annotation)
+    if origin is Annotated:  # a field with constraints: Annotated[str | None, MaxLen(...)]
+        annotation = typing.get_args(annotation)[0]
+        origin = typing.get_origin(annotation)
     if origin is typing.Union or isinstance(annotation, types.UnionType):
         args = [a for a in typing.get_args(annotation) if a is not type(None)]
         nullable = len(args) < len(typing.get_args(annotation))

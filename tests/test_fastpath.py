@@ -154,7 +154,9 @@ NEAR = {
     "is_seller": st.sampled_from([True, False, 0, 1, "true", None]),
     "country": st.sampled_from(["CA", "ZZ", "ca", "aB", "Ab", "C", "CAN", "ÀB", "C1", "  ", "\u0391\u0392", None]),
     "code": st.sampled_from([*sorted(CURRENCIES), "usd", "web", "mobile", "api", "WEB", "open", "closed", "Open", ""]),
-    "text": st.sampled_from(["", "x" * 64, "x" * 65, "é" * 64, "é" * 65, "😀" * 64, "😀" * 65, None, 1, ["x"]]),
+    # ids end at 64 characters, labels (device_id, category) at 128, free text (title, name) at 1024
+    "text": st.sampled_from(["", "x" * 64, "x" * 65, "é" * 64, "é" * 65, "😀" * 64, "😀" * 65, None, 1, ["x"]])
+    | st.sampled_from(["é" * 128, "😀" * 129, "x" * 1024, "é" * 1025]),
 }
 
 

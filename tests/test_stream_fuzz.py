@@ -6,11 +6,14 @@ thousands of malformed messages interleaved with valid ones through the real bro
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import random
 from pathlib import Path
 from typing import Any
 
+import polars as pl
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -96,11 +99,31 @@ def test_valid_bids_are_always_scored(
         assert 0.0 <= json.loads(out[0][2])["fraud_score"] <= 1.0
 
 
+#: the broker limit the worker's outputs are held to (AUCTION_MAX_MESSAGE_BYTES' default)
+LIMIT = 1_000_000
+
+
+def oversized(rng: random.Random) -> list[tuple[str, str | None, bytes | None, bool]]:
+    """On each input topic, a binary value of 0.8x the limit and a text value at the limit (JSON-escaping
+    heavy: quotes, backslashes, control and multi-byte characters), as the issue's poison messages."""
+    text = ('{"bid_id": "' + '\\"\x01é😀' * LIMIT).encode()[:LIMIT].decode("utf-8", "ignore").encode()
+    text += b" " * (LIMIT - len(text))
+    assert len(text) == LIMIT
+    keys = {"users": "u-big", "auctions": "a-big", "bids": "a3"}
+    return [
+        (topic, keys[topic], value, True)
+        for topic in ("users", "auctions", "bids")
+        for value in (rng.randbytes(int(0.8 * LIMIT)), text)
+    ]
+
+
 @pytest.mark.slow
 def test_thousands_of_malformed_messages_through_the_broker(own_broker: EmbeddedBroker, settings: Settings) -> None:
+    """Malformed and oversized inputs among valid traffic: all dead-lettered, the valid bids scored once, a
+    restart after them (more traffic, the same group and lake) processes nothing twice."""
     from confluent_kafka import Producer
 
-    from pipelines.infra.topics import ensure_topics, producer_config
+    from pipelines.infra.topics import ensure_topics, producer_config, tail
 
     rng = random.Random(2026)
     messages: list[tuple[str, str | None, bytes | None, bool]] = [(*user(i), False) for i in range(50)]
@@ -109,26 +132,50 @@ def test_thousands_of_malformed_messages_through_the_broker(own_broker: Embedded
         messages.append((*bid(i, i % 20, 20 + i % 30, T0 + 1000 + i * 100, 1000 + i), False))
         messages.append(("bids", f"a{i % 20}", malformed(rng), True))
     rng.shuffle(messages[70:])  # interleave (bids of one auction may now come in any order: still valid)
+    messages[3000:3000] = oversized(rng)  # amid the traffic
+    later = [(*bid(i, i % 20, 20 + i % 30, T0 + 1000 + i * 100, 1000 + i), False) for i in range(3000, 3500)]
     ensure_topics(own_broker.address, settings)
-    bad: set[tuple[int, int]] = set()
+    bad: dict[tuple[str, int, int], bytes | None] = {}
     ends: dict[tuple[str, int], int] = {}
-    producer = Producer(producer_config(own_broker.address))
-    for topic, key, value, is_bad in messages:
+    # the test's own producer sends records up to twice the limit (the broker takes them)
+    producer = Producer({**producer_config(own_broker.address), "message.max.bytes": 2 * LIMIT})
 
-        def delivered(err: Any, msg: Any, is_bad: bool = is_bad) -> None:
-            assert err is None
-            ends[(msg.topic(), msg.partition())] = max(ends.get((msg.topic(), msg.partition()), 0), msg.offset() + 1)
-            if is_bad:
-                bad.add((msg.partition(), msg.offset()))
+    def send(batch: list[tuple[str, str | None, bytes | None, bool]]) -> dict[tuple[str, int], int]:
+        """Produce ``batch``; the end offsets of the partitions it went to."""
+        before = dict(ends)
+        for topic, key, value, is_bad in batch:
 
-        producer.produce(topic, key=key, value=value, on_delivery=delivered)
-    assert producer.flush(30) == 0
+            def delivered(err: Any, msg: Any, is_bad: bool = is_bad) -> None:
+                assert err is None
+                tp = (msg.topic(), msg.partition())
+                ends[tp] = max(ends.get(tp, 0), msg.offset() + 1)
+                if is_bad:
+                    bad[(msg.topic(), msg.partition(), msg.offset())] = msg.value()
 
-    run_worker(settings, own_broker.address, WorkerOptions(stop_at=ends, commit_interval_s=1.0))
+            producer.produce(topic, key=key, value=value, on_delivery=delivered)
+        assert producer.flush(30) == 0
+        return {tp: end for tp, end in ends.items() if before.get(tp) != end}
+
+    run_worker(settings, own_broker.address, WorkerOptions(stop_at=send(messages), commit_interval_s=1.0))
+    # started again after the poison messages, on the same group and lake, with more traffic
+    run_worker(settings, own_broker.address, WorkerOptions(stop_at=send(later), commit_interval_s=1.0))
 
     lake = Path(settings.lake_url)
     letters = bronze(lake, "dead-letters")
-    assert set(zip(letters["source_partition"], letters["source_offset"], strict=True)) == bad
-    assert letters.height == len(bad) == 3000
+    sources = zip(letters["source_topic"], letters["source_partition"], letters["source_offset"], strict=True)
+    assert set(sources) == set(bad)
+    assert letters.height == len(bad) == 3006
     scored = bronze(lake, "bids-scored")
-    assert sorted(scored["bid_id"]) == sorted(f"b{i}" for i in range(3000))
+    assert sorted(scored["bid_id"]) == sorted(f"b{i}" for i in range(3500))  # each exactly once
+    big = letters.filter(pl.col("raw_size") >= int(0.8 * LIMIT))
+    assert big.height == 6
+    for row in big.iter_rows(named=True):  # the lake keeps every byte
+        raw = bad[(row["source_topic"], row["source_partition"], row["source_offset"])] or b""
+        whole = base64.b64decode(row["raw_value"]) if row["encoding"] == "base64" else row["raw_value"].encode()
+        assert whole == raw and row["raw_sha256"] == hashlib.sha256(raw).hexdigest() and not row["truncated"]
+    on_topic = [r["value"] for r in tail(own_broker.address, "dead-letters", 10_000) if r["value"]["truncated"]]
+    assert len(on_topic) == 6  # cut to the limit, with the whole value's size and hash
+    for letter in on_topic:
+        raw = bad[(letter["source_topic"], letter["source_partition"], letter["source_offset"])] or b""
+        assert letter["raw_size"] == len(raw) and letter["raw_sha256"] == hashlib.sha256(raw).hexdigest()
+        assert len(json.dumps(letter, ensure_ascii=False, separators=(",", ":")).encode()) < LIMIT

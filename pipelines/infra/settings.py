@@ -73,6 +73,15 @@ class Settings(BaseSettings):
         description="Seconds a running stream worker waits for a broker that went away before it fails.",
     )
 
+    max_message_bytes: int = Field(
+        1_000_000,
+        ge=100_000,
+        le=100_000_000,
+        description="Largest record (bytes) the stream worker produces: its producer's `message.max.bytes`; an "
+        "output topic's smaller `max.message.bytes` wins. A dead letter over it is cut on the topic (the lake "
+        "keeps it whole).",
+    )
+
     @field_validator("lake_url")
     @classmethod
     def _lake_scheme(cls, value: str) -> str:

@@ -120,7 +120,7 @@ def describe_topics(address: str, timeout_s: float = 10.0) -> list[TopicInfo]:
     return [TopicInfo(n, len(metadata.topics[n].partitions), configs.get(n, {})) for n in names]
 
 
-_SHOWN_CONFIGS = {"retention.ms", "retention.bytes", "cleanup.policy"}
+_SHOWN_CONFIGS = {"retention.ms", "retention.bytes", "cleanup.policy", "max.message.bytes"}
 
 
 def broker_run_id(address: str, topic: str, timeout_s: float = 10.0) -> str:

@@ -273,6 +273,10 @@ class BronzeSink(BaseSink):
         self.lake.remove(stale)
         return stale
 
+    def buffer(self, topic: str, partition: int) -> RangeBuffer:
+        """The buffer of the input partition's current range (its latest offset went through :meth:`note`)."""
+        return self._buffers[(topic, partition)]
+
     def full(self, topic: str, partition: int) -> bool:
         buffer = self._buffers.get((topic, partition))
         return buffer is not None and buffer.rows >= self.max_rows

@@ -26,7 +26,7 @@ from typing import Any
 
 import orjson
 
-from pipelines.contracts import CURRENCIES
+from pipelines.contracts import CURRENCIES, ID_MAX, LABEL_MAX, TEXT_MAX
 
 _BID_FIELDS = ("event_id", "event_time", "schema_version", "bid_id", "auction_id", "bidder_id", "amount",
                "currency", "bid_time", "channel", "device_id", "fraud_label")  # fmt: skip
@@ -149,6 +149,8 @@ def fast_bid(value: bytes) -> tuple[str, str, str, int, str, int, str, str, int]
         return None
     if type(version) is not int or not 0 < version <= _INT64_MAX or (label is not None and type(label) is not str):
         return None
+    if len(device) > LABEL_MAX or (label is not None and len(label) > LABEL_MAX):
+        return None
     bid_ms = _epoch_ms(bid_time)
     event_ms = bid_ms if event_time == bid_time else _epoch_ms(event_time)
     if not cents or bid_ms is None or event_ms is None or value.count(b'"') != _BID_QUOTES + 2 * (label is not None):
@@ -170,6 +172,8 @@ def fast_auction(value: bytes) -> tuple[str, str, str, int, str, int, int, str, 
     if not (_is_id(event_id) and _is_id(auction_id) and _is_id(seller_id) and _is_version(version)):
         return None
     if type(title) is not str or type(category) is not str or (winner_id is not None and type(winner_id) is not str):
+        return None
+    if len(title) > TEXT_MAX or len(category) > LABEL_MAX or (winner_id is not None and len(winner_id) > ID_MAX):
         return None
     if (reserve_price is not None and _cents(reserve_price) is None) or (
         final_price is not None and _cents(final_price) is None
@@ -196,6 +200,8 @@ def fast_user(value: bytes) -> tuple[str, int, int] | None:
     if not (_is_id(event_id) and _is_id(user_id) and _is_version(version)):
         return None
     if type(name) is not str or type(email) is not str or type(city) is not str or type(is_seller) is not bool:
+        return None
+    if len(name) > TEXT_MAX or len(email) > TEXT_MAX or len(city) > TEXT_MAX:
         return None
     if type(country) is not str or len(country) != 2 or not (country.isascii() and country.isalpha()):
         return None

@@ -18,7 +18,6 @@ Invalid input never crashes the worker and is never dropped: it becomes a :class
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import json
 import time
@@ -37,13 +36,14 @@ from pipelines.contracts import (
     TOPIC_KEYS,
     TOPIC_MODELS,
     Alert,
-    DeadLetter,
     Event,
     to_epoch_ms,
 )
 from pipelines.stream.bronze import BronzeSink, RangeBuffer, epoch_day
 from pipelines.stream.fastpath import fast_auction, fast_bid, fast_user
+from pipelines.stream.letters import fit_letter, output_budget, raw_facts, raw_text
 from pipelines.stream.outputs import OutputProducer
+from pipelines.stream.refusals import Overflow, header_bytes
 from pipelines.stream.score import MemoryStores, Scored, Stores, UserDirectory, alert_id, on_auction, on_bid
 from pipelines.stream.state import StateCache
 
@@ -63,16 +63,6 @@ def decode(topic: str, value: bytes | None) -> Event | str:
             where = ".".join(str(p) for p in err["loc"])
             problems.append(f"{where}: {err['msg']}" if where else err["msg"])
         return "; ".join(problems)
-
-
-def raw_text(value: bytes | None) -> tuple[str, str]:
-    """The raw value as text when it is UTF-8, else base64: ``(text, encoding)``."""
-    if value is None:
-        return "", "utf-8"
-    try:
-        return value.decode("utf-8"), "utf-8"
-    except UnicodeDecodeError:
-        return base64.b64encode(value).decode("ascii"), "base64"
 
 
 #: where each topic's message key sits in the primitives (bids and auctions: auction_id; users: user_id)
@@ -124,9 +114,13 @@ class Processor:
     that is then stored in its canonical form.
     """
 
-    def __init__(self, sink: BronzeSink, users: UserDirectory | None = None) -> None:
+    def __init__(
+        self, sink: BronzeSink, users: UserDirectory | None = None, letter_budget: int = output_budget(1_000_000)
+    ) -> None:
         self.sink = sink
         self.users = users or UserDirectory()
+        self.letter_budget = letter_budget
+        """Bytes a dead letter (key + value) may take on the topic: a longer one is cut (the lake keeps it)."""
         self.steps = {"bids": self._bid, "auctions": self._auction, "users": self._user}
 
     def process(
@@ -250,23 +244,47 @@ class Processor:
         ts: int,
         error: str,
         buffer: RangeBuffer,
+        suffix: str = "",
     ) -> Out:
         text, encoding = raw_text(value)
         moment = EPOCH + dt.timedelta(milliseconds=ts)
-        letter = DeadLetter.model_construct(
-            event_id=f"dl-{self.sink.runs[topic]}-{partition}-{offset}",
-            event_time=moment,
-            schema_version=SCHEMA_VERSION,
-            key=key_text,
-            raw_value=text,
-            encoding=encoding,
-            source_topic=topic,
-            source_partition=partition,
-            source_offset=offset,
-            error=error,
-        )
-        buffer.add("dead-letters", letter.__dict__, offset, key_text, ts, epoch_day(moment))
-        return ("dead-letters", key, letter.model_dump_json().encode())
+        size, sha256 = raw_facts(value)
+        fields = {
+            "event_id": f"dl-{self.sink.runs[topic]}-{partition}-{offset}{suffix}",
+            "event_time": moment,
+            "schema_version": SCHEMA_VERSION,
+            "key": key_text,
+            "raw_value": text,
+            "encoding": encoding,
+            "source_topic": topic,
+            "source_partition": partition,
+            "source_offset": offset,
+            "error": error,
+            "raw_size": size,
+            "raw_sha256": sha256,
+            "truncated": False,
+        }
+        buffer.add("dead-letters", fields, offset, key_text, ts, epoch_day(moment))  # the whole raw value
+        out_key, letter = fit_letter(fields, key, self.letter_budget)
+        return ("dead-letters", out_key, letter)
+
+    def refused(
+        self,
+        topic: str,
+        partition: int,
+        offset: int,
+        key: bytes | None,
+        value: bytes | None,
+        ts: int,
+        output: str,
+        error: str,
+    ) -> Out:
+        """The dead letter of an input whose ``output`` the broker refuses (its bronze row included): the
+        input's other rows stay in bronze, the letter says what the output topic lacks."""
+        buffer = self.sink.buffer(topic, partition)
+        key_text = key.decode("utf-8", "replace") if key is not None else None
+        reason = f"its {output} output was refused: {error}"
+        return self._dead_letter(topic, partition, offset, key, key_text, value, ts, reason, buffer, f"-{output}")
 
 
 def define_pipeline(
@@ -276,11 +294,14 @@ def define_pipeline(
     outputs: Mapping[str, Topic],
     producer: OutputProducer,
     state: StateCache,
+    limits: Mapping[str, int] | None = None,
 ) -> None:
     """Build the graph: users -> process -> outputs; auctions+bids (one stateful stream) -> process -> outputs.
 
     ``state`` holds the auctions+bids stream's state per partition and writes its changelog through
-    ``producer``; ``producer`` carries the outputs.
+    ``producer``; ``producer`` carries the outputs. ``limits``: bytes (key + value + headers) each output
+    may take (default: what a 1 MB broker limit leaves, :func:`pipelines.stream.letters.output_budget`); an output
+    over it, or one ``produce()`` refuses, goes to :class:`pipelines.stream.refusals.Overflow` (a dead letter).
     """
     users = app.dataframe(inputs["users"])
     events = app.dataframe(inputs["auctions"]).concat(app.dataframe(inputs["bids"]))
@@ -296,6 +317,8 @@ def define_pipeline(
     produce = producer.produce
     names = {name: topic.name for name, topic in outputs.items()}
     steps = processor.steps
+    limit = {name: output_budget(1_000_000) for name in outputs} | dict(limits or {})
+    overflow = Overflow(produce, names, limit, processor.refused)
 
     seen = [0]
 
@@ -304,8 +327,15 @@ def define_pipeline(
         topic, partition, offset = msg.topic, msg.partition, msg.offset
         stores = state.stores(partition)
         stores.offsets[topic] = offset
+        extra = header_bytes(headers) if headers else 0
         for name, out_key, payload in steps[topic](partition, offset, key, value, timestamp, stores):
-            produce(names[name], out_key, payload, timestamp, headers or None)
+            if len(payload) + extra <= limit[name]:
+                error = produce(names[name], out_key, payload, timestamp, headers or None)
+                if error is None:
+                    continue
+            else:
+                error = None
+            overflow(name, out_key, payload, (topic, partition, offset, key, value, timestamp), headers, error)
         if sink.full(topic, partition):
             sink.flush_partition_async(topic, partition)
         seen[0] += 1
@@ -318,9 +348,15 @@ def define_pipeline(
 
     def on_user(value: bytes | None, key: bytes | None, timestamp: int, headers: Any) -> None:
         msg = message_context()
-        topic, partition = msg.topic, msg.partition
-        for name, out_key, payload in steps[topic](partition, msg.offset, key, value, timestamp, no_state):
-            produce(names[name], out_key, payload, timestamp, headers or None)
+        topic, partition, offset = msg.topic, msg.partition, msg.offset
+        extra = header_bytes(headers) if headers else 0
+        for name, out_key, payload in steps[topic](partition, offset, key, value, timestamp, no_state):
+            error = None
+            if len(payload) + extra <= limit[name]:
+                error = produce(names[name], out_key, payload, timestamp, headers or None)
+                if error is None:
+                    continue
+            overflow(name, out_key, payload, (topic, partition, offset, key, value, timestamp), headers, error)
         if sink.full(topic, partition):
             sink.flush_partition_async(topic, partition)
 

@@ -6,31 +6,70 @@ that was ~10 % of the worker's time (py-spy, `python -m app bench stream`). This
 failed deliveries (``delivery.report.only.error``). It is a Quix sink, so every checkpoint flushes it
 *before* the consumer offsets are committed: a failed or undelivered output raises there, the commit
 does not happen and the inputs are replayed (at-least-once, like everything else in the worker).
+
+A refusal that belongs to one record (too large, invalid record: :data:`PER_RECORD`) is not a failure of
+the broker: :meth:`OutputProducer.produce` returns its reason (the caller dead-letters the input), and a
+record refused at delivery -- or a changelog record refused when produced -- is handed to ``on_refused``
+at the checkpoint (the worker records it in the lake) instead of stopping the worker for good (every
+replay would be refused the same way).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
-from confluent_kafka import KafkaError, Message, Producer
+from confluent_kafka import KafkaError, KafkaException, Message, Producer
 from quixstreams.sinks import BaseSink
 
 #: serve librdkafka's (error-only) callbacks every this many messages
 POLL_EVERY = 1024
+#: error codes that refuse one record for what it is (the broker itself is fine): never worth a replay
+PER_RECORD = frozenset(
+    getattr(KafkaError, name)
+    for name in ("MSG_SIZE_TOO_LARGE", "INVALID_MSG_SIZE", "RECORD_LIST_TOO_LARGE", "INVALID_RECORD",
+                 "INVALID_TIMESTAMP", "CORRUPT_MESSAGE", "INVALID_MSG")
+    if hasattr(KafkaError, name)
+)  # fmt: skip
+
+
+class Refused(NamedTuple):
+    """A record the broker refused, and why."""
+
+    topic: str
+    partition: int
+    key: bytes | None
+    value: bytes | None
+    timestamp: int
+    """epoch ms (0: none)"""
+    reason: str
 
 
 class OutputProducer(BaseSink):
     """Produces the worker's outputs; ``flush`` (at each checkpoint) waits until all were delivered."""
 
-    def __init__(self, config: dict[str, Any], flush_timeout_s: float = 60.0) -> None:
+    def __init__(
+        self,
+        config: dict[str, Any],
+        flush_timeout_s: float = 60.0,
+        on_refused: Callable[[list[Refused]], object] | None = None,
+    ) -> None:
         super().__init__()
         self._errors: list[str] = []
+        self._refused: list[Refused] = []
+        self.on_refused = on_refused
+        """Called at the checkpoint with the records refused since the last one (None: they fail the flush)."""
         self._producer = Producer({**config, "delivery.report.only.error": True, "on_delivery": self._failed})
         self._flush_timeout_s = flush_timeout_s
         self._count = 0
 
     def _failed(self, err: KafkaError | None, msg: Message) -> None:
-        if err is not None:
+        if err is None:
+            return
+        if err.code() in PER_RECORD:
+            topic, partition, ts = msg.topic() or "", msg.partition() or 0, msg.timestamp()[1]
+            self._refused.append(Refused(topic, partition, msg.key(), msg.value(), ts, err.str()))
+        else:
             self._errors.append(f"{msg.topic()}: {err.str()}")
 
     def produce(
@@ -41,28 +80,48 @@ class OutputProducer(BaseSink):
         timestamp: int = 0,
         headers: Any = None,
         partition: int = -1,
-    ) -> None:
-        """Produce one record (``timestamp`` 0: now; ``partition`` -1: the partitioner's choice)."""
+    ) -> str | None:
+        """Produce one record (``timestamp`` 0: now; ``partition`` -1: the partitioner's choice).
+
+        Returns None, or why the record was refused for what it is (:data:`PER_RECORD`, e.g. larger than
+        the producer's ``message.max.bytes``): then nothing was produced.
+        """
         try:
-            self._producer.produce(topic, value, key, partition=partition, timestamp=timestamp, headers=headers)
-        except BufferError:  # librdkafka's queue is full: let it deliver, then try once more
-            self._producer.poll(1.0)
-            self._producer.produce(topic, value, key, partition=partition, timestamp=timestamp, headers=headers)
+            try:
+                self._producer.produce(topic, value, key, partition=partition, timestamp=timestamp, headers=headers)
+            except BufferError:  # librdkafka's queue is full: let it deliver, then try once more
+                self._producer.poll(1.0)
+                self._producer.produce(topic, value, key, partition=partition, timestamp=timestamp, headers=headers)
+        except KafkaException as exc:
+            error = exc.args[0] if exc.args else None
+            if not isinstance(error, KafkaError) or error.code() not in PER_RECORD:
+                raise
+            return str(error.str())
         self._count += 1
         if not self._count % POLL_EVERY:
             self._producer.poll(0)
+        return None
 
     def produce_to(
         self, topic: str, partition: int, key: bytes, value: bytes | None, headers: list[tuple[str, bytes]]
     ) -> None:
-        """Produce to a given partition (the state changelog: partition = the input partition)."""
-        self.produce(topic, key, value, 0, headers, partition)
+        """Produce to a given partition (the state changelog: partition = the input partition); a record
+        refused for what it is goes to ``on_refused`` at the checkpoint."""
+        error = self.produce(topic, key, value, 0, headers, partition)
+        if error is not None:
+            self._refused.append(Refused(topic, partition, key, value, 0, error))
 
     def add(self, *args: Any, **kwargs: Any) -> None:  # pragma: no cover - fed through produce()
         raise NotImplementedError("OutputProducer is fed by the pipeline through produce()")
 
     def flush(self) -> None:
         left = self._producer.flush(self._flush_timeout_s)
+        if self._refused and self.on_refused is not None and not self._errors and not left:
+            refused, self._refused = self._refused, []
+            self.on_refused(refused)
+        elif self._refused:
+            self._errors.extend(f"{r.topic}: {r.reason}" for r in self._refused)
+            self._refused = []
         if self._errors or left:
             errors, self._errors = self._errors, []
             problem = errors[0] if errors else f"{left} outputs not delivered in {self._flush_timeout_s:g} s"

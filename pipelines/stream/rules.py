@@ -1,6 +1,6 @@
 """Fraud rules: pure functions from a bid's features to evidence in [0, 1], and how evidence combines.
 
-No Quix, no I/O: `pipelines.score` computes :class:`BidFeatures` from the stream's state and calls
+No Quix, no I/O: `pipelines.stream.score` computes :class:`BidFeatures` from the stream's state and calls
 :func:`score`. Each rule follows a published shill-bidding signal:
 
 * Alzahrani & Sadaoui (2018, "Scraping and preprocessing commercial auction data for fraud
