@@ -16,7 +16,7 @@ import grimp
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-STAGES = ("pipelines.generate", "pipelines.stream.graph", "pipelines.batch", "pipelines.ingest", "pipelines.infra")
+STAGES = ("pipelines.generate", "pipelines.stream", "pipelines.batch", "pipelines.ingest", "pipelines.infra")
 
 
 def import_cycles(graph: grimp.ImportGraph) -> list[list[str]]:
