@@ -116,13 +116,12 @@ def tail_cmd(obj: _Context, topic: str, n: int) -> None:
 @click.option(
     "--batch-every",
     type=click.FloatRange(min=0),
-    default=300.0,
-    show_default=True,
-    help="Seconds between silver+gold refreshes (0: only at the end).",
+    default=None,
+    help="Seconds between silver+gold refreshes (0: only at the end) [default: AUCTION_REFRESH_EVERY_S].",
 )
 @click.option("--seed", type=int, default=42, show_default=True, help="Seed of the first generator chunk.")
 @pass_ctx
-def run_cmd(obj: _Context, rate: float, workers: int, batch_every: float, seed: int) -> None:
+def run_cmd(obj: _Context, rate: float, workers: int, batch_every: float | None, seed: int) -> None:
     """Run everything: broker, topics, generator, stream workers and the silver/gold refresh.
 
     Ctrl-C (or SIGTERM) stops the generator, lets the workers sink everything produced, runs a last
@@ -130,7 +129,8 @@ def run_cmd(obj: _Context, rate: float, workers: int, batch_every: float, seed: 
     """  # fmt: skip
     from app.runtime import RunOptions, run
 
-    run(obj.settings, RunOptions(rate=rate, workers=workers, batch_every_s=batch_every, seed=seed), click.echo)
+    every = obj.settings.refresh_every_s if batch_every is None else batch_every
+    run(obj.settings, RunOptions(rate=rate, workers=workers, batch_every_s=every, seed=seed), click.echo)
 
 
 @cli.command("demo")
@@ -210,11 +210,23 @@ def batch_cmd(obj: _Context, day: Any, first: Any, last: Any, checks: bool) -> N
 
     Re-running a day replaces that day's silver and quarantine; gold is recomputed from all silver.
     Prints per day and table: bronze rows in, silver out, quarantined (by rule), duplicates removed.
+    The run is recorded in ops.job_runs (job 'batch', trigger 'manual').
     """
     from app.batch import run_batch, select_days
+    from app.batch_report import BatchResult
+    from app.jobs import run_manual
+    from app.lake import Lake
+    from app.registry import batch_outcome
 
     days = select_days(day, first, last)
-    result = run_batch(obj.settings, days, checks)
+    results: list[BatchResult] = []
+
+    def job(_when: Any) -> Any:
+        results.append(run_batch(obj.settings, days, checks))
+        return batch_outcome(results[-1])
+
+    run_manual(Lake.from_settings(obj.settings), "batch", job, lambda line: click.echo(line, err=True))
+    result = results[-1]
     if not result.days:
         click.echo("no bronze days in the lake: nothing to do")
     for line in result.lines():

@@ -2,7 +2,8 @@
 
 Views live in schemas ``bronze``, ``silver``, ``quarantine``, ``gold`` (``bronze.bids``,
 ``silver.auctions``, ``quarantine.bids``, ``gold.daily_revenue`` …), one per table directory that
-holds at least one Parquet file, each a ``read_parquet`` over the table's hive-partitioned glob.
+holds at least one Parquet file, each a ``read_parquet`` over the table's hive-partitioned glob; and
+``ops`` (``ops.job_runs``, the run history), whose views exist even before any file does (empty).
 Topic names with ``-`` become ``_`` (``bronze.bids_scored``).
 
 S3 needs DuckDB's ``httpfs`` extension. It is loaded offline from the ``duckdb-extension-httpfs``
@@ -24,7 +25,15 @@ from app.errors import UserError
 from app.lake import Lake
 from app.settings import Settings
 
-LAYERS = ("bronze", "silver", "quarantine", "gold")
+LAYERS = ("bronze", "silver", "quarantine", "gold", "ops")
+#: the operational tables, and their columns when no file exists yet (the view is then empty, same columns)
+OPS_TABLES: dict[str, tuple[tuple[str, str], ...]] = {
+    "job_runs": (
+        ("run_id", "VARCHAR"), ("job", "VARCHAR"), ("trigger", "VARCHAR"), ("scheduled_time", "TIMESTAMPTZ"),
+        ("start_time", "TIMESTAMPTZ"), ("end_time", "TIMESTAMPTZ"), ("status", "VARCHAR"), ("attempt", "INTEGER"),
+        ("rows_in", "BIGINT"), ("rows_out", "BIGINT"), ("error", "VARCHAR"), ("detail", "VARCHAR"),
+    ),
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -116,13 +125,21 @@ def view_statements(tables: list[LakeTable]) -> list[str]:
     statements = [f"CREATE SCHEMA IF NOT EXISTS {layer}" for layer in LAYERS]
     for table in tables:
         source = f"read_parquet({sql_literal(table.glob)}"
-        if table.partitioned:
+        if table.layer == "ops":  # the date directories only spread files: the columns are the contract
+            source += ", hive_partitioning = false)"
+            select = "SELECT *"
+        elif table.partitioned:
             source += ", hive_partitioning = true, hive_types = {'date': DATE})"
             select = "SELECT * REPLACE (date + 0 AS date)"
         else:
             source += ", hive_partitioning = false)"
             select = "SELECT *"
         statements.append(f'CREATE OR REPLACE VIEW {table.layer}."{table.name}" AS {select} FROM {source}')
+    present = {table.name for table in tables if table.layer == "ops"}
+    for name, columns in OPS_TABLES.items():
+        if name not in present:
+            nulls = ", ".join(f"CAST(NULL AS {kind}) AS {column}" for column, kind in columns)
+            statements.append(f"CREATE OR REPLACE VIEW ops.{name} AS SELECT {nulls} WHERE false")
     return statements
 
 

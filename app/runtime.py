@@ -20,7 +20,6 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from app.errors import UserError
 from app.lake import Lake
@@ -78,7 +77,7 @@ class RunOptions:
     """Generator events per second."""
     workers: int = 1
     batch_every_s: float = 300.0
-    """Seconds between silver+gold refreshes (0: never)."""
+    """Seconds between silver+gold refreshes (0: only the final one)."""
     chunk_s: float = 60.0
     """Each generator chunk covers this much wall-clock time (one seeded simulation per chunk)."""
     seed: int = 42
@@ -188,8 +187,10 @@ def _watch(stopping: threading.Event, generator: _Generator, workers: list[subpr
 
 def run(settings: Settings, options: RunOptions, echo: Echo) -> None:
     """Everything, until Ctrl-C or SIGTERM; then drain and stop in order, and refresh silver and gold."""
-    from app.batch import run_batch
     from app.broker import broker_address
+    from app.jobs import Job, now, run_job
+    from app.registry import jobs_for, refresh
+    from app.scheduler import start_scheduler
     from app.topics import ensure_topics
 
     Lake.from_settings(settings).check_writable()
@@ -202,7 +203,7 @@ def run(settings: Settings, options: RunOptions, echo: Echo) -> None:
             generator = _Generator(settings, address, options, echo)
             generator.start()
             echo(f"generator: {options.rate:g} events/s; lake {settings.lake_url}")
-            scheduler = _start_scheduler(settings, options, echo)
+            scheduler = start_scheduler(settings, jobs_for(settings, options.batch_every_s), echo)
             try:
                 echo("running: Ctrl-C stops (the workers drain first)")
                 _watch(stopping, generator, workers)
@@ -215,33 +216,12 @@ def run(settings: Settings, options: RunOptions, echo: Echo) -> None:
                     echo(f"warning: not drained after {options.drain_timeout_s:g} s; the rest stays unprocessed")
             finally:
                 generator.stop_event.set()
-                if scheduler is not None:
-                    scheduler.shutdown(wait=True)
+                scheduler.shutdown()
             echo("stopping: stream workers")
         echo("stopping: broker")
-    result = run_batch(settings)
-    echo(f"final batch: {len(result.days)} day(s); gold rows {_counts(result.gold)}")
+    final = run_job(Lake.from_settings(settings), Job("refresh", refresh(settings), retries=0), "manual", now(), echo)
+    if final.status != "success":
+        raise UserError(f"final batch failed: {final.error}")
+    detail = final.detail or {}
+    echo(f"final batch: {len(detail.get('days', []))} day(s); gold rows {_counts(detail.get('gold', {}))}")
     echo("stopped")
-
-
-def _start_scheduler(settings: Settings, options: RunOptions, echo: Echo) -> Any:
-    """Refresh silver and gold every ``batch_every_s`` (no overlapping runs; a missed run is coalesced)."""
-    if not options.batch_every_s:
-        return None
-    from apscheduler.schedulers.background import BackgroundScheduler
-
-    from app.batch import run_batch
-
-    def refresh() -> None:
-        try:
-            result = run_batch(settings)
-            echo(f"batch: {len(result.days)} day(s); gold rows {_counts(result.gold)}")
-        except UserError as exc:
-            echo(f"batch failed: {exc}")
-
-    scheduler = BackgroundScheduler(timezone="UTC")
-    scheduler.add_job(
-        refresh, "interval", seconds=options.batch_every_s, max_instances=1, coalesce=True, id="silver-gold"
-    )
-    scheduler.start()
-    return scheduler
