@@ -133,6 +133,27 @@ def run_cmd(obj: _Context, rate: float, workers: int, batch_every: float | None,
     run(obj.settings, RunOptions(rate=rate, workers=workers, batch_every_s=every, seed=seed), click.echo)
 
 
+@cli.command("status")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@pass_ctx
+def status_cmd(obj: _Context, as_json: bool) -> None:
+    """Health of a running pipeline: broker, topics, lag, workers, jobs, newest lake files; exit 1 if unhealthy.
+
+    Reads the status file of `python -m app run` (AUCTION_RUNTIME_DIR/status.json) and probes the broker
+    and the lake itself; a container HEALTHCHECK can call it.
+    """
+    from app.status import lines, report
+
+    health = report(obj.settings)
+    if as_json:
+        echo_json(health)
+    else:
+        for line in lines(health):
+            click.echo(line)
+    if not health["healthy"]:
+        sys.exit(1)
+
+
 @cli.command("demo")
 @click.option(
     "--events",
