@@ -254,6 +254,32 @@ def batch_cmd(obj: _Context, day: Any, first: Any, last: Any, checks: bool) -> N
         click.echo(line)
 
 
+@cli.command("compact")
+@pass_ctx
+def compact_cmd(obj: _Context) -> None:
+    """Merge small bronze files into files of about AUCTION_COMPACTION_TARGET_MB, keeping the lake exactly once.
+
+    Only files the stream will never rewrite are merged: below the consumer group's committed offsets on
+    the configured broker (or a running `run`'s embedded one); with no broker, every file is final.
+    Unreadable files are moved to quarantine/corrupt/ with the reason. Recorded in ops.job_runs.
+    """
+    from app.broker import running_embedded_broker, wait_until_ready
+    from app.jobs import run_manual
+    from app.lake import Lake
+    from app.registry import compaction
+
+    settings = obj.settings
+    address = settings.broker_address or running_embedded_broker(settings)
+    if address:
+        wait_until_ready(address, settings.broker_timeout_s)
+    run = run_manual(Lake.from_settings(settings), "compaction", compaction(settings, address),
+                     lambda line: click.echo(line, err=True))  # fmt: skip
+    detail = run.detail or {}
+    quarantined = len(detail.get("quarantined", []))
+    line = f"compaction: {detail.get('files_in', 0)} files -> {detail.get('files_out', 0)} ({run.rows_in} rows)"
+    click.echo(line + (f"; {quarantined} corrupt file(s) quarantined" if quarantined else ""))
+
+
 @cli.command("stream")
 @click.option(
     "--idle-timeout",

@@ -7,6 +7,8 @@ Layout (DESIGN.md)::
     quarantine/<table>/date=YYYY-MM-DD/*.parquet
     gold/<table>/...
 
+Bronze readers read :func:`live_files` of a listing: a file superseded by a compacted one is skipped.
+
 A local write goes to a hidden temporary file in the target directory and is renamed into place; an S3
 PUT is atomic by itself (the object appears whole or not at all). Readers skip names starting with ``.``.
 """
@@ -33,10 +35,35 @@ def bronze_file_name(broker_run: str, partition: int, first_offset: int, last_of
 
 
 def parse_bronze_file_name(name: str) -> tuple[str, int, int, int]:
-    """Inverse of :func:`bronze_file_name`: ``(broker_run, partition, first, last)``."""
+    """Inverse of :func:`bronze_file_name`: ``(broker_run, partition, first, last)``; ValueError if not one."""
     stem = name.rsplit("/", 1)[-1].removesuffix(".parquet")
     run, partition, first, last = stem.rsplit("-", 3)
     return run, int(partition), int(first), int(last)
+
+
+def live_files(paths: list[str]) -> list[str]:
+    """The bronze files a reader must read: each one whose offset range is contained in another file's of the
+    same directory, run and partition is left out (sorted order kept; names that do not parse are kept).
+
+    Compaction writes a merged file before it removes the parts it merges, so a crash (or a reader)
+    between the two steps finds both: the parts are then superseded, never read twice.
+    """
+    groups: dict[tuple[str, str, int], list[tuple[int, int, str]]] = {}
+    for path in paths:
+        try:
+            run, partition, first, last = parse_bronze_file_name(path)
+        except ValueError:
+            continue
+        groups.setdefault((path.rsplit("/", 1)[0], run, partition), []).append((first, -last, path))
+    superseded = set()
+    for files in groups.values():
+        reach = -1
+        for _first, minus_last, path in sorted(files):
+            if -minus_last <= reach:
+                superseded.add(path)
+            else:
+                reach = -minus_last
+    return [path for path in paths if path not in superseded]
 
 
 def date_partition(day: dt.date) -> str:

@@ -15,14 +15,16 @@ from app.jobs import Job, Outcome
 from app.settings import Settings
 
 
-def jobs_for(settings: Settings, refresh_every_s: float | None = None) -> list[Job]:
-    """The scheduled jobs of `run` (a job whose interval is 0 is left out)."""
+def jobs_for(settings: Settings, address: str | None = None, refresh_every_s: float | None = None) -> list[Job]:
+    """The scheduled jobs of `run` on the broker at ``address`` (a job whose interval is 0 is left out)."""
     every = settings.refresh_every_s if refresh_every_s is None else refresh_every_s
     retries, backoff = settings.job_retries, settings.job_retry_backoff_s
     jobs = [
         Job("refresh", refresh(settings), every_s=every, retries=retries, backoff_s=backoff),
         Job("daily", daily(settings), at=settings.daily_at, retries=retries, backoff_s=backoff),
-    ]
+        Job("compaction", compaction(settings, address), every_s=settings.compaction_every_s, retries=retries,
+            backoff_s=backoff),
+    ]  # fmt: skip
     return [job for job in jobs if job.at is not None or job.every_s]
 
 
@@ -59,5 +61,25 @@ def daily(settings: Settings) -> Callable[[dt.datetime], Outcome]:
         from app.batch import run_batch
 
         return batch_outcome(run_batch(settings, [daily_day(when)]))
+
+    return job
+
+
+def compaction(settings: Settings, address: str | None) -> Callable[[dt.datetime], Outcome]:
+    """Merge small final bronze files (pipelines/compact.py); the broker at ``address`` says what is final
+    (None: no broker can replay anything, every file is final)."""
+
+    def job(_when: dt.datetime) -> Outcome:
+        from app.topics import INPUT_TOPICS, broker_run_id, committed_offsets
+        from pipelines.compact import compact
+
+        runs, committed = None, {}
+        if address is not None:
+            timeout = settings.broker_timeout_s
+            runs = {topic: broker_run_id(address, topic, timeout) for topic in INPUT_TOPICS}
+            committed = committed_offsets(address, settings.consumer_group, timeout)
+        result = compact(settings, runs, committed)
+        detail = {"files_in": result.files_in, "files_out": result.files_out, "quarantined": result.quarantined}
+        return Outcome(result.rows, result.rows, detail, result.line())
 
     return job

@@ -194,9 +194,9 @@ def run(settings: Settings, options: RunOptions, echo: Echo) -> None:
 
     Lake.from_settings(settings).check_writable()
     Path(settings.runtime_dir).mkdir(parents=True, exist_ok=True)
-    jobs = jobs_for(settings, options.batch_every_s)
     with broker_address(settings, attach=False, publish=True) as address:
         ensure_topics(address, settings)
+        jobs = jobs_for(settings, address, options.batch_every_s)
         _banner(settings, address, options, jobs, echo)
         # entered after the broker's own SIGTERM handler: a signal now means "drain, then stop"
         with _stop_requested() as stopping, WorkerPool(settings, address, options.workers, echo) as pool:

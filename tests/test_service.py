@@ -16,7 +16,7 @@ import polars as pl
 import pytest
 
 from app.history import read_runs
-from app.lake import Lake
+from app.lake import Lake, live_files
 from app.settings import Settings
 
 
@@ -44,7 +44,7 @@ def _env(tmp_path: Path) -> dict[str, str]:
         "AUCTION_PARTITIONS": "2",
         "AUCTION_STATUS_EVERY_S": "1",
         "AUCTION_REFRESH_EVERY_S": "0",
-        "AUCTION_COMPACTION_EVERY_S": "0",
+        "AUCTION_COMPACTION_EVERY_S": "3",
     }
     return env
 
@@ -93,7 +93,7 @@ def test_run_restarts_a_killed_worker_reports_health_and_stops_cleanly(tmp_path:
         report = json.loads(healthy.stdout)
         assert report["healthy"] and report["broker"]["reachable"] and report["lake"]["newest_bronze"]
         assert set(report["run"]["lag"]) >= {"bids/0", "bids/1"} and report["run"]["dashboard_url"] is None
-        assert {j["id"] for j in report["run"]["jobs"]} == {"daily"}
+        assert {j["id"] for j in report["run"]["jobs"]} == {"daily", "compaction"}
         victim = first["workers"][0]["pid"]
         os.kill(victim, signal.SIGKILL)
         restarted = _status_file(tmp_path, lambda s: s["workers"][0]["restarts"] == 1 and s["workers"][0]["alive"])
@@ -109,10 +109,13 @@ def test_run_restarts_a_killed_worker_reports_health_and_stops_cleanly(tmp_path:
     assert "exited with code -9: restart in 1 s" in text and "warning: not drained" not in text
     assert _gone([victim, successor, tansu]), "a process of the run outlived it"
     produced = int(text.split("generator produced", 1)[1].split("bids=", 1)[1].split()[0])
-    files = sorted((tmp_path / "lake" / "bronze" / "bids").rglob("*.parquet"))
-    bids = pl.concat([pl.read_parquet(f) for f in files], how="vertical_relaxed")
-    assert bids.height == bids["bid_id"].n_unique() == produced  # exactly once across the restart
     lake = Lake.from_settings(Settings(lake_url=str(tmp_path / "lake")))
+    files = live_files(lake.list_files("bronze/bids"))
+    bids = pl.concat([pl.read_parquet(f) for f in files], how="vertical_relaxed")
+    # exactly once across the worker's restart and the compactions that ran meanwhile
+    assert bids.height == bids["bid_id"].n_unique() == produced
+    compactions = [r for r in read_runs(lake, "compaction") if r["status"] == "success"]
+    assert compactions and sum(r["detail"]["files_in"] for r in compactions) > 0
     restarts = read_runs(lake, "worker")
     assert [(r["status"], r["trigger"]) for r in restarts] == [("failed", "retry")] and "-9" in restarts[0]["error"]
     assert [r["trigger"] for r in read_runs(lake, "refresh")] == ["manual"]  # the final batch
