@@ -23,7 +23,7 @@ import polars as pl
 from app.batch_io import parquet_bytes, partition_days, put_partition, replace_table, scan_bronze
 from app.batch_report import BatchResult, TableDay, counts, tally
 from app.errors import UserError
-from app.lake import Lake
+from app.lake import Lake, LakeUnavailable
 from app.settings import Settings
 from pipelines import silver
 from pipelines.contracts import polars_schema
@@ -85,7 +85,8 @@ def run_batch(settings: Settings, days: list[dt.date] | None = None, checks: boo
     except (OSError, duckdb.IOException, duckdb.HTTPException) as exc:
         # the lake went away mid-run (S3 down, credentials revoked, disk full): every file written so far
         # is whole, and a re-run rewrites the same files
-        raise UserError(f"batch on lake {lake.url} failed: {_reason(exc)} (files are replaced whole: re-run)") from None
+        where = "" if isinstance(exc, LakeUnavailable) else f" on lake {lake.where()}"
+        raise UserError(f"batch failed{where}: {_reason(exc)} (files are replaced whole: re-run)") from None
     seconds = {"silver": silver_s, "gold": gold.gold_s, "checks": gold.checks_s}
     return BatchResult(selected, reports, gold.rows, gold.checks, seconds)
 

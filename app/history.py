@@ -58,6 +58,8 @@ class JobRun:
     detail: dict[str, Any] | None = None
     scheduled_time: dt.datetime | None = None
     run_id: str = field(default="")
+    unrecorded: str | None = None
+    """Why the attempt could not be written to the lake (not a column: the lake itself may be what failed)."""
 
     def __post_init__(self) -> None:
         if not self.run_id:

@@ -93,7 +93,7 @@ def run_job(
     attempt = 1
     while True:
         run = _attempt(job, trigger if attempt == 1 else "retry", attempt, logical_time, scheduled_time, clock)
-        _record(lake, run, echo)
+        _record(lake, run, echo if announce else lambda _line: None)
         if state is not None:
             state.note(run)
         if run.status == "success":
@@ -131,12 +131,16 @@ def _record(lake: Lake, run: JobRun, echo: Echo) -> None:
     try:
         record(lake, run)
     except Exception as exc:  # the lake may be what failed: say so, keep running
-        echo(f"warning: job {run.job} run {run.run_id} not recorded in the lake: {error_line(exc)}")
+        run.unrecorded = error_line(exc)
+        echo(f"warning: job {run.job} run {run.run_id} not recorded in ops.job_runs: {run.unrecorded}")
 
 
 def run_manual(lake: Lake, name: str, func: Callable[[dt.datetime], Outcome], echo: Echo) -> JobRun:
     """Run ``func`` once as job ``name`` (trigger ``manual``, no retry), recorded; raise its error as one line."""
     run = run_job(lake, Job(name, func, retries=0), "manual", now(), echo, announce=False)
     if run.status != "success":
-        raise UserError(run.error or f"{name} failed")
+        note = "; not recorded in ops.job_runs either" if run.unrecorded else ""
+        raise UserError((run.error or f"{name} failed") + note)
+    if run.unrecorded:
+        echo(f"warning: {name} not recorded in ops.job_runs: {run.unrecorded}")
     return run

@@ -15,10 +15,12 @@ PUT is atomic by itself (the object appears whole or not at all). Readers skip n
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import io
 import os
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +29,11 @@ import pyarrow.parquet as pq
 
 from app.errors import UserError
 from app.settings import Settings
+
+
+class LakeUnavailable(OSError):
+    """An S3 lake did not answer or refused (botocore's EndpointConnectionError and friends are no OSErrors):
+    one line naming what was being done, the endpoint and the reason."""
 
 
 def bronze_file_name(broker_run: str, partition: int, first_offset: int, last_offset: int) -> str:
@@ -126,8 +133,25 @@ class Lake:
                 os.fsync(handle.fileno())
             os.replace(tmp, target)
         else:
-            self.fs.pipe_file(target, data)
+            with self._reaching(f"cannot write {relpath}"):
+                self.fs.pipe_file(target, data)
         return target
+
+    def where(self) -> str:
+        """The lake for a message: its URL, and for S3 the endpoint it goes to."""
+        if self.is_local:
+            return self.url
+        return f"{self.url} at {self.storage_options.get('endpoint_url') or 'AWS S3'}"
+
+    @contextlib.contextmanager
+    def _reaching(self, what: str) -> Iterator[None]:
+        """Turn an S3 client failure into a one-line :class:`LakeUnavailable` (a missing file stays one)."""
+        try:
+            yield
+        except (FileNotFoundError, LakeUnavailable):
+            raise
+        except Exception as exc:
+            raise LakeUnavailable(f"{what} on lake {self.where()}: {_reason(exc)}") from None
 
     def write_parquet(
         self, relpath: str, table: pa.Table, compression: str = "zstd", use_dictionary: bool = True
@@ -141,14 +165,16 @@ class Lake:
         """Paths of the visible files under a lake-relative directory, sorted (hidden temp files skipped)."""
         base = self.path(relpath)
         try:
-            found = self.fs.find(base)
+            with self._reaching(f"cannot list {relpath}"):
+                found = self.fs.find(base)
         except FileNotFoundError:
             return []
         return sorted(p for p in found if p.endswith(suffix) and not os.path.basename(p).startswith("."))
 
     def remove(self, paths: list[str]) -> None:
         if paths:
-            self.fs.rm(paths)
+            with self._reaching(f"cannot remove {len(paths)} file(s) such as {paths[0].removeprefix(self.root + '/')}"):
+                self.fs.rm(paths)
 
 
 def _reason(exc: Exception) -> str:
