@@ -64,22 +64,27 @@ class StatusWriter(threading.Thread):
         self.stop_event = threading.Event()
         self.path = status_path(settings)
         self._last: tuple[float, int, int] | None = None
+        self._committed: dict[tuple[str, int], int] = {}
 
     def run(self) -> None:
-        while not self.stop_event.wait(self.settings.status_every_s):
+        """The first file at once (a health check may come early), then one every ``status_every_s``."""
+        first = True
+        while first or not self.stop_event.wait(self.settings.status_every_s):
             try:
                 payload = self.snapshot()
                 write_status(self.path, payload)
-                self.echo(line(payload))
+                if not first:
+                    self.echo(line(payload))
             except Exception as exc:  # status is best effort: never take `run` down
                 self.echo(f"warning: status not updated: {exc}")
+            first = False
 
     def snapshot(self) -> dict[str, Any]:
         count, ends = self.produced()
         try:
-            committed = committed_offsets(self.address, self.settings.consumer_group, 5)
-        except Exception:
-            committed = {}
+            committed = self._committed = committed_offsets(self.address, self.settings.consumer_group, 5)
+        except Exception:  # the broker is slow to answer: keep the last known offsets (no false rate dip)
+            committed = self._committed
         scored = sum(v for (t, _), v in committed.items() if t == "bids")
         moment = time.monotonic()
         rates = {"produced_per_s": 0.0, "scored_per_s": 0.0}
