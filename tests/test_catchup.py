@@ -38,3 +38,23 @@ def test_catch_up_runs_each_missing_day_once_oldest_first(settings: Settings) ->
     # idempotent: a second start runs nothing
     assert catch_up(lake, daily, lines.append) == []
     assert len(read_runs(lake, "daily")) == 4
+
+
+def test_the_scheduler_catches_up_at_start(settings: Settings) -> None:
+    import time
+
+    from app.scheduler import start_scheduler
+
+    lake = Lake.from_settings(settings)
+    for topic, rows in marketplace().items():
+        write_bronze(lake, topic, DAY, rows)
+    daily = next(job for job in jobs_for(settings) if job.name == "daily")
+    scheduler = start_scheduler(settings, [daily], lambda _line: None)
+    deadline = time.monotonic() + 30
+    while not read_runs(lake, "daily") and time.monotonic() < deadline:
+        time.sleep(0.1)
+    scheduler.shutdown()
+    assert [(r["trigger"], r["status"], r["detail"]["days"]) for r in read_runs(lake, "daily")] == [
+        ("catchup", "success", [DAY.isoformat()])
+    ]
+    assert scheduler.job_status()[0]["last_status"] == "success"
