@@ -116,13 +116,12 @@ def tail_cmd(obj: _Context, topic: str, n: int) -> None:
 @click.option(
     "--batch-every",
     type=click.FloatRange(min=0),
-    default=300.0,
-    show_default=True,
-    help="Seconds between silver+gold refreshes (0: only at the end).",
+    default=None,
+    help="Seconds between silver+gold refreshes (0: only at the end) [default: AUCTION_REFRESH_EVERY_S].",
 )
 @click.option("--seed", type=int, default=42, show_default=True, help="Seed of the first generator chunk.")
 @pass_ctx
-def run_cmd(obj: _Context, rate: float, workers: int, batch_every: float, seed: int) -> None:
+def run_cmd(obj: _Context, rate: float, workers: int, batch_every: float | None, seed: int) -> None:
     """Run everything: broker, topics, generator, stream workers and the silver/gold refresh.
 
     Ctrl-C (or SIGTERM) stops the generator, lets the workers sink everything produced, runs a last
@@ -130,7 +129,29 @@ def run_cmd(obj: _Context, rate: float, workers: int, batch_every: float, seed: 
     """  # fmt: skip
     from app.runtime import RunOptions, run
 
-    run(obj.settings, RunOptions(rate=rate, workers=workers, batch_every_s=batch_every, seed=seed), click.echo)
+    every = obj.settings.refresh_every_s if batch_every is None else batch_every
+    run(obj.settings, RunOptions(rate=rate, workers=workers, batch_every_s=every, seed=seed), click.echo)
+
+
+@cli.command("status")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@pass_ctx
+def status_cmd(obj: _Context, as_json: bool) -> None:
+    """Health of a running pipeline: broker, topics, lag, workers, jobs, newest lake files; exit 1 if unhealthy.
+
+    Reads the status file of `python -m app run` (AUCTION_RUNTIME_DIR/status.json) and probes the broker
+    and the lake itself; a container HEALTHCHECK can call it.
+    """
+    from app.status import lines, report
+
+    health = report(obj.settings)
+    if as_json:
+        echo_json(health)
+    else:
+        for line in lines(health):
+            click.echo(line)
+    if not health["healthy"]:
+        sys.exit(1)
 
 
 @cli.command("demo")
@@ -210,15 +231,53 @@ def batch_cmd(obj: _Context, day: Any, first: Any, last: Any, checks: bool) -> N
 
     Re-running a day replaces that day's silver and quarantine; gold is recomputed from all silver.
     Prints per day and table: bronze rows in, silver out, quarantined (by rule), duplicates removed.
+    The run is recorded in ops.job_runs (job 'batch', trigger 'manual').
     """
     from app.batch import run_batch, select_days
+    from app.batch.report import BatchResult
+    from app.jobs import run_manual
+    from app.registry import batch_outcome
+    from pipelines.infra.lake import Lake
 
     days = select_days(day, first, last)
-    result = run_batch(obj.settings, days, checks)
+    results: list[BatchResult] = []
+
+    def job(_when: Any) -> Any:
+        results.append(run_batch(obj.settings, days, checks))
+        return batch_outcome(results[-1])
+
+    run_manual(Lake.from_settings(obj.settings), "batch", job, lambda line: click.echo(line, err=True))
+    result = results[-1]
     if not result.days:
         click.echo("no bronze days in the lake: nothing to do")
     for line in result.lines():
         click.echo(line)
+
+
+@cli.command("compact")
+@pass_ctx
+def compact_cmd(obj: _Context) -> None:
+    """Merge small bronze files into files of about AUCTION_COMPACTION_TARGET_MB, keeping the lake exactly once.
+
+    Only files the stream will never rewrite are merged: below the consumer group's committed offsets on
+    the configured broker (or a running `run`'s embedded one); with no broker, every file is final.
+    Unreadable files are moved to quarantine/corrupt/ with the reason. Recorded in ops.job_runs.
+    """
+    from app.broker import running_embedded_broker, wait_until_ready
+    from app.jobs import run_manual
+    from app.registry import compaction
+    from pipelines.infra.lake import Lake
+
+    settings = obj.settings
+    address = settings.broker_address or running_embedded_broker(settings)
+    if address:
+        wait_until_ready(address, settings.broker_timeout_s)
+    run = run_manual(Lake.from_settings(settings), "compaction", compaction(settings, address),
+                     lambda line: click.echo(line, err=True))  # fmt: skip
+    detail = run.detail or {}
+    quarantined = len(detail.get("quarantined", []))
+    line = f"compaction: {detail.get('files_in', 0)} files -> {detail.get('files_out', 0)} ({run.rows_in} rows)"
+    click.echo(line + (f"; {quarantined} corrupt file(s) quarantined" if quarantined else ""))
 
 
 @cli.command("stream")

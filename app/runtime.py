@@ -1,27 +1,28 @@
 """The composition root: `demo` (bounded, headless) and `run` (everything until Ctrl-C).
 
 `demo` runs in one process: broker, generator, one stream worker (main thread: Quix installs signal
-handlers), then silver and gold. `run` supervises: the embedded broker, stream worker processes, the
-generator at a steady rate and a scheduler that refreshes silver and gold. Ctrl-C (or SIGTERM) stops the
-generator first, lets the workers consume and sink everything produced, then stops the workers and,
-last, the broker.
+handlers), then silver and gold. `run` supervises: the embedded broker, stream worker processes
+(restarted when they die: app/supervise.py), the generator at a steady rate, the scheduler's jobs
+(app/scheduler.py, app/registry.py) and a status file with a status line every few seconds
+(app/status_file.py). Ctrl-C (or SIGTERM) stops the generator first, lets the workers consume and sink
+everything produced, then stops the workers and, last, the broker; a last refresh of silver and gold
+follows.
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
+from app.jobs import Job, now, run_job
+from app.status_file import status_path
+from app.supervise import WorkerPool
 from pipelines.infra.errors import UserError
 from pipelines.infra.lake import Lake
 from pipelines.infra.settings import Settings
@@ -78,7 +79,7 @@ class RunOptions:
     """Generator events per second."""
     workers: int = 1
     batch_every_s: float = 300.0
-    """Seconds between silver+gold refreshes (0: never)."""
+    """Seconds between silver+gold refreshes (0: only the final one)."""
     chunk_s: float = 60.0
     """Each generator chunk covers this much wall-clock time (one seeded simulation per chunk)."""
     seed: int = 42
@@ -93,6 +94,8 @@ class _Generator(threading.Thread):
         self.settings, self.address, self.options, self.echo = settings, address, options, echo
         self.stop_event = threading.Event()
         self.end_offsets: dict[tuple[str, int], int] = {}
+        self.live_ends: dict[tuple[str, int], int] = {}
+        """End offsets as the acks come (the status file's lag and rate)."""
         self.counts: dict[str, int] = {}
         self.error: BaseException | None = None
 
@@ -108,8 +111,9 @@ class _Generator(threading.Thread):
                     days=self.options.chunk_s / 86_400, partitions=self.settings.partitions,
                 )  # fmt: skip
                 summary = to_broker(
-                    config, self.address, rate=self.options.rate, settings=self.settings, stop=self.stop_event
-                )
+                    config, self.address, rate=self.options.rate, settings=self.settings, stop=self.stop_event,
+                    ends=self.live_ends,
+                )  # fmt: skip
                 for topic, n in summary.counts.items():
                     self.counts[topic] = self.counts.get(topic, 0) + n
                 for key, end in summary.end_offsets.items():
@@ -119,10 +123,18 @@ class _Generator(threading.Thread):
             self.error = exc
 
 
-def wait_drained(address: str, settings: Settings, ends: dict[tuple[str, int], int], timeout_s: float) -> bool:
-    """Wait until the stream workers have committed past every end offset the generator produced."""
+def wait_drained(
+    address: str,
+    settings: Settings,
+    ends: dict[tuple[str, int], int],
+    timeout_s: float,
+    tick: Callable[[], None] = lambda: None,
+) -> bool:
+    """Wait until the stream workers have committed past every end offset the generator produced
+    (``tick`` is called on every poll: the supervisor restarts a worker that died meanwhile)."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
+        tick()
         try:
             done = committed_offsets(address, settings.consumer_group, 5)
         except Exception:
@@ -147,101 +159,77 @@ def _stop_requested() -> Iterator[threading.Event]:
             signal.signal(sig, handler)
 
 
-@contextlib.contextmanager
-def _workers(settings: Settings, address: str, count: int, echo: Echo) -> Iterator[list[subprocess.Popen[bytes]]]:
-    """``count`` `python -m app stream` processes on ``address``; on exit they get SIGINT (Quix stops cleanly)."""
-    processes: list[subprocess.Popen[bytes]] = []
-    env = {**os.environ, "AUCTION_BROKER_ADDRESS": address}
-    try:
-        for index in range(count):
-            log = Path(settings.runtime_dir) / f"stream-worker-{index}.log"
-            with open(log, "ab") as handle:
-                processes.append(
-                    subprocess.Popen(
-                        [sys.executable, "-m", "app", "stream"], stdout=handle, stderr=handle, env=env,
-                        start_new_session=True,
-                    )
-                )  # fmt: skip
-            echo(f"stream worker {index} pid={processes[-1].pid} log={log}")
-        yield processes
-    finally:
-        for process in processes:
-            if process.poll() is None:
-                process.send_signal(signal.SIGINT)
-        for process in processes:
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-
-
-def _watch(stopping: threading.Event, generator: _Generator, workers: list[subprocess.Popen[bytes]]) -> None:
-    """Block until a stop is requested; a failed generator or a dead worker is an error."""
-    while not stopping.wait(1.0):
+def _watch(stopping: threading.Event, generator: _Generator, pool: WorkerPool) -> None:
+    """Block until a stop is requested, supervising the workers; a failed generator is an error."""
+    while not stopping.wait(0.5):
         if generator.error is not None:
             raise UserError(f"generator failed: {generator.error}")
-        dead = [p for p in workers if p.poll() is not None]
-        if dead:
-            raise UserError(f"stream worker pid={dead[0].pid} exited with code {dead[0].returncode}")
+        pool.check()
+
+
+def _produced(generator: _Generator) -> tuple[int, dict[tuple[str, int], int]]:
+    """Messages acknowledged so far (offsets start at 0 on a new broker) and the end offsets."""
+    ends = dict(generator.live_ends)
+    return sum(ends.values()), ends
+
+
+def _banner(settings: Settings, address: str, options: RunOptions, jobs: list[Job], echo: Echo) -> None:
+    """What runs where, once at start."""
+    echo(f"broker {address} ({'configured' if settings.broker_address else 'embedded'})")
+    echo(f"lake {settings.lake_url}")
+    echo(f"generator: {options.rate:g} events/s")
+    every = [f"{job.name} " + (f"daily at {job.at} UTC" if job.at else f"every {job.every_s:g} s") for job in jobs]
+    echo(f"scheduler: {', '.join(every) or 'no jobs'}; history: python -m app sql -c 'from ops.job_runs'")
+    echo("dashboards: not started by run")
+    echo(f"sql shell: python -m app sql; health: python -m app status ({status_path(settings)})")
 
 
 def run(settings: Settings, options: RunOptions, echo: Echo) -> None:
     """Everything, until Ctrl-C or SIGTERM; then drain and stop in order, and refresh silver and gold."""
-    from app.batch import run_batch
     from app.broker import broker_address
+    from app.registry import jobs_for, refresh
+    from app.scheduler import start_scheduler
+    from app.status_file import StatusWriter
     from pipelines.infra.topics import ensure_topics
 
     Lake.from_settings(settings).check_writable()
     Path(settings.runtime_dir).mkdir(parents=True, exist_ok=True)
     with broker_address(settings, attach=False, publish=True) as address:
         ensure_topics(address, settings)
-        echo(f"broker {address} ({'configured' if settings.broker_address else 'embedded'})")
+        jobs = jobs_for(settings, address, options.batch_every_s)
+        _banner(settings, address, options, jobs, echo)
         # entered after the broker's own SIGTERM handler: a signal now means "drain, then stop"
-        with _stop_requested() as stopping, _workers(settings, address, options.workers, echo) as workers:
+        with _stop_requested() as stopping, WorkerPool(settings, address, options.workers, echo) as pool:
             generator = _Generator(settings, address, options, echo)
             generator.start()
-            echo(f"generator: {options.rate:g} events/s; lake {settings.lake_url}")
-            scheduler = _start_scheduler(settings, options, echo)
+            scheduler = start_scheduler(settings, jobs, echo)
+            status = StatusWriter(
+                settings, address, {"broker": address, "lake": settings.lake_url, "dashboard_url": None},
+                lambda: {"workers": pool.status(), "jobs": scheduler.job_status()},
+                lambda: _produced(generator), echo,
+            )  # fmt: skip
+            status.start()
             try:
                 echo("running: Ctrl-C stops (the workers drain first)")
-                _watch(stopping, generator, workers)
+                _watch(stopping, generator, pool)
                 echo("stopping: generator")
                 generator.stop_event.set()
                 generator.join(timeout=options.chunk_s + 30)
                 echo(f"generator produced {_counts(generator.counts)}")
                 echo("draining: waiting for the stream workers to sink everything produced")
-                if not wait_drained(address, settings, generator.end_offsets, options.drain_timeout_s):
+                ends = generator.end_offsets
+                if not wait_drained(address, settings, ends, options.drain_timeout_s, tick=pool.check):
                     echo(f"warning: not drained after {options.drain_timeout_s:g} s; the rest stays unprocessed")
             finally:
                 generator.stop_event.set()
-                if scheduler is not None:
-                    scheduler.shutdown(wait=True)
+                status.stop_event.set()
+                scheduler.shutdown()
+                status_path(settings).unlink(missing_ok=True)
             echo("stopping: stream workers")
         echo("stopping: broker")
-    result = run_batch(settings)
-    echo(f"final batch: {len(result.days)} day(s); gold rows {_counts(result.gold)}")
+    final = run_job(Lake.from_settings(settings), Job("refresh", refresh(settings), retries=0), "manual", now(), echo)
+    if final.status != "success":
+        raise UserError(f"final batch failed: {final.error}")
+    detail = final.detail or {}
+    echo(f"final batch: {len(detail.get('days', []))} day(s); gold rows {_counts(detail.get('gold', {}))}")
     echo("stopped")
-
-
-def _start_scheduler(settings: Settings, options: RunOptions, echo: Echo) -> Any:
-    """Refresh silver and gold every ``batch_every_s`` (no overlapping runs; a missed run is coalesced)."""
-    if not options.batch_every_s:
-        return None
-    from apscheduler.schedulers.background import BackgroundScheduler
-
-    from app.batch import run_batch
-
-    def refresh() -> None:
-        try:
-            result = run_batch(settings)
-            echo(f"batch: {len(result.days)} day(s); gold rows {_counts(result.gold)}")
-        except UserError as exc:
-            echo(f"batch failed: {exc}")
-
-    scheduler = BackgroundScheduler(timezone="UTC")
-    scheduler.add_job(
-        refresh, "interval", seconds=options.batch_every_s, max_instances=1, coalesce=True, id="silver-gold"
-    )
-    scheduler.start()
-    return scheduler

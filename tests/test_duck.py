@@ -44,6 +44,7 @@ EXPECTED_VIEWS = {
     "gold.seller_stats",
     "gold.fraud_daily",
     "gold.hourly_activity",
+    "ops.job_runs",  # present even before any run is recorded
 }
 
 

@@ -25,7 +25,7 @@ from app.batch.report import BatchResult, TableDay, counts, tally
 from pipelines.batch import silver
 from pipelines.contracts import polars_schema
 from pipelines.infra.errors import UserError
-from pipelines.infra.lake import Lake
+from pipelines.infra.lake import Lake, LakeUnavailable
 from pipelines.infra.settings import Settings
 
 FrameT = TypeVar("FrameT", pl.DataFrame, pl.LazyFrame)
@@ -85,7 +85,8 @@ def run_batch(settings: Settings, days: list[dt.date] | None = None, checks: boo
     except (OSError, duckdb.IOException, duckdb.HTTPException) as exc:
         # the lake went away mid-run (S3 down, credentials revoked, disk full): every file written so far
         # is whole, and a re-run rewrites the same files
-        raise UserError(f"batch on lake {lake.url} failed: {_reason(exc)} (files are replaced whole: re-run)") from None
+        where = "" if isinstance(exc, LakeUnavailable) else f" on lake {lake.where()}"
+        raise UserError(f"batch failed{where}: {_reason(exc)} (files are replaced whole: re-run)") from None
     seconds = {"silver": silver_s, "gold": gold.gold_s, "checks": gold.checks_s}
     return BatchResult(selected, reports, gold.rows, gold.checks, seconds)
 

@@ -15,7 +15,7 @@ from urllib.parse import urlparse
 import polars as pl
 
 from pipelines.contracts import polars_schema
-from pipelines.infra.lake import Lake, date_partition
+from pipelines.infra.lake import Lake, date_partition, live_files
 from pipelines.infra.settings import Settings
 
 PART = "part-00000.parquet"
@@ -60,7 +60,7 @@ def scan_bronze(lake: Lake, settings: Settings, topic: str, days: list[dt.date])
     frames = []
     schema = polars_schema(topic)
     for day in days:
-        files = lake.list_files(f"bronze/{topic}/{date_partition(day)}")
+        files = live_files(lake.list_files(f"bronze/{topic}/{date_partition(day)}"))
         if not files:
             continue
         uris = [path if lake.is_local else f"s3://{path}" for path in files]

@@ -17,12 +17,13 @@ import contextlib
 import csv
 import shutil
 import sys
+import time
 from pathlib import Path
 
 import duckdb
 
 from app.shell.guard import explain_refusal, kind, read_only_statements
-from pipelines.infra.duck import connect
+from pipelines.infra.duck import connect, create_views
 from pipelines.infra.errors import UserError
 from pipelines.infra.lake import Lake
 from pipelines.infra.settings import Settings
@@ -42,13 +43,18 @@ class Shell:
     """A locked-down connection plus the output mode; runs statements and prints their results."""
 
     def __init__(self, settings: Settings) -> None:
-        self.lake_uri = Lake.from_settings(settings).uri()
+        self.lake = Lake.from_settings(settings)
+        self.lake_uri = self.lake.uri()
         self.con = connect(settings, read_only_lake=True)
+        self._defined = time.monotonic()
         self.mode = "box"
 
     def execute(self, sql: str) -> None:
         """Run every statement in ``sql`` and print each result; raise UserError on a refusal or SQL error."""
         try:
+            if time.monotonic() - self._defined > 1.0:  # the lake moves on (new days, compaction): see it now
+                create_views(self.con, self.lake)
+                self._defined = time.monotonic()
             for statement in read_only_statements(self.con, sql):
                 query = statement.query
                 if self.mode == "csv" and kind(statement) == "SELECT":

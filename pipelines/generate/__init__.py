@@ -85,13 +85,15 @@ def to_broker(
     progress: bool = False,
     settings: Settings | None = None,
     stop: threading.Event | None = None,
+    ends: dict[tuple[str, int], int] | None = None,
 ) -> GenerateSummary:
     """Produce the events as JSON to the topics users/auctions/bids; ``rate`` in events/s (None: flat out).
 
     Creates the topics first if missing (``settings`` gives their config; default: the environment's
     settings with ``config.partitions``). ``summary.end_offsets`` comes from the delivery reports.
-    Setting ``stop`` ends the run early; the summary then counts what was produced.
+    Setting ``stop`` ends the run early; the summary then counts what was produced. ``ends`` (optional)
+    is updated live with each partition's end offset.
     """
     from pipelines.generate.sinks import produce
 
-    return produce(config, address, rate, progress, settings, stop)
+    return produce(config, address, rate, progress, settings, stop, ends)

@@ -131,11 +131,13 @@ def produce(
     progress: bool = False,
     settings: Settings | None = None,
     stop: threading.Event | None = None,
+    ends: dict[tuple[str, int], int] | None = None,
 ) -> GenerateSummary:
     """Produce every event as JSON to its topic (string key per ``TOPIC_KEYS``) and wait for the acks.
 
     Setting ``stop`` ends the run early (between chunks of at most a hundredth of a second at ``rate``);
-    what was produced until then is flushed and counted.
+    what was produced until then is flushed and counted. ``ends``, when given, is updated live with the
+    end offset of each partition as the acks come (a supervisor shows lag from it).
     """
     from confluent_kafka import KafkaException, Producer
 
@@ -146,7 +148,7 @@ def produce(
     settings = settings or load_settings(partitions=config.partitions)
     ensure_topics(address, settings, TOPIC_ORDER)
     producer = Producer(producer_config(address))
-    ends: dict[tuple[str, int], int] = {}
+    ends = {} if ends is None else ends
     failures: list[str] = []
 
     def delivered(err: Any, msg: Any) -> None:

@@ -2,7 +2,12 @@
 
 Views live in schemas ``bronze``, ``silver``, ``quarantine``, ``gold`` (``bronze.bids``,
 ``silver.auctions``, ``quarantine.bids``, ``gold.daily_revenue`` …), one per table directory that
-holds at least one Parquet file, each a ``read_parquet`` over the table's hive-partitioned glob.
+holds at least one Parquet file, each a ``read_parquet`` over the table's hive-partitioned glob; and
+``ops`` (``ops.job_runs``, the run history), whose views exist even before any file does (empty).
+A bronze view reads the list of files found when it was defined, without those a compacted file
+supersedes (:func:`pipelines.infra.lake.live_files`): one consistent snapshot, never a row twice while compaction
+runs; a view defined before a compaction fails loudly (a file is gone) rather than miscount --
+:func:`create_views` again, as the SQL shell does before each statement.
 Topic names with ``-`` become ``_`` (``bronze.bids_scored``).
 
 S3 needs DuckDB's ``httpfs`` extension. It is loaded offline from the ``duckdb-extension-httpfs``
@@ -21,10 +26,18 @@ from urllib.parse import urlparse
 import duckdb
 
 from pipelines.infra.errors import UserError
-from pipelines.infra.lake import Lake
+from pipelines.infra.lake import Lake, live_files
 from pipelines.infra.settings import Settings
 
-LAYERS = ("bronze", "silver", "quarantine", "gold")
+LAYERS = ("bronze", "silver", "quarantine", "gold", "ops")
+#: the operational tables, and their columns when no file exists yet (the view is then empty, same columns)
+OPS_TABLES: dict[str, tuple[tuple[str, str], ...]] = {
+    "job_runs": (
+        ("run_id", "VARCHAR"), ("job", "VARCHAR"), ("trigger", "VARCHAR"), ("scheduled_time", "TIMESTAMPTZ"),
+        ("start_time", "TIMESTAMPTZ"), ("end_time", "TIMESTAMPTZ"), ("status", "VARCHAR"), ("attempt", "INTEGER"),
+        ("rows_in", "BIGINT"), ("rows_out", "BIGINT"), ("error", "VARCHAR"), ("detail", "VARCHAR"),
+    ),
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -35,6 +48,8 @@ class LakeTable:
     name: str
     glob: str
     partitioned: bool
+    files: tuple[str, ...] = ()
+    """Bronze: the files to read (a snapshot of the listing without superseded files), instead of the glob."""
 
     @property
     def view(self) -> str:
@@ -100,9 +115,11 @@ def lake_tables(lake: Lake) -> list[LakeTable]:
             name = entry.rstrip("/").rsplit("/", 1)[-1]
             if name.startswith(".") or not lake.list_files(f"{layer}/{name}"):
                 continue
-            partitioned = any("/date=" in p for p in lake.list_files(f"{layer}/{name}")[:1])
+            listed = lake.list_files(f"{layer}/{name}")
+            partitioned = any("/date=" in p for p in listed[:1])
             pattern = "*/*.parquet" if partitioned else "*.parquet"
-            tables.append(LakeTable(layer, name.replace("-", "_"), lake.uri(layer, name, pattern), partitioned))
+            files = tuple(p if lake.is_local else f"s3://{p}" for p in live_files(listed)) if layer == "bronze" else ()
+            tables.append(LakeTable(layer, name.replace("-", "_"), lake.uri(layer, name, pattern), partitioned, files))
     return tables
 
 
@@ -115,14 +132,23 @@ def view_statements(tables: list[LakeTable]) -> list[str]:
     """
     statements = [f"CREATE SCHEMA IF NOT EXISTS {layer}" for layer in LAYERS]
     for table in tables:
-        source = f"read_parquet({sql_literal(table.glob)}"
-        if table.partitioned:
+        files = "[" + ", ".join(sql_literal(path) for path in table.files) + "]" if table.files else ""
+        source = f"read_parquet({files or sql_literal(table.glob)}"
+        if table.layer == "ops":  # the date directories only spread files: the columns are the contract
+            source += ", hive_partitioning = false)"
+            select = "SELECT *"
+        elif table.partitioned:
             source += ", hive_partitioning = true, hive_types = {'date': DATE})"
             select = "SELECT * REPLACE (date + 0 AS date)"
         else:
             source += ", hive_partitioning = false)"
             select = "SELECT *"
         statements.append(f'CREATE OR REPLACE VIEW {table.layer}."{table.name}" AS {select} FROM {source}')
+    present = {table.name for table in tables if table.layer == "ops"}
+    for name, columns in OPS_TABLES.items():
+        if name not in present:
+            nulls = ", ".join(f"CAST(NULL AS {kind}) AS {column}" for column, kind in columns)
+            statements.append(f"CREATE OR REPLACE VIEW ops.{name} AS SELECT {nulls} WHERE false")
     return statements
 
 

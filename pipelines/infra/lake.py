@@ -7,16 +7,20 @@ Layout (DESIGN.md)::
     quarantine/<table>/date=YYYY-MM-DD/*.parquet
     gold/<table>/...
 
+Bronze readers read :func:`live_files` of a listing: a file superseded by a compacted one is skipped.
+
 A local write goes to a hidden temporary file in the target directory and is renamed into place; an S3
 PUT is atomic by itself (the object appears whole or not at all). Readers skip names starting with ``.``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import io
 import os
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,16 +31,46 @@ from pipelines.infra.errors import UserError
 from pipelines.infra.settings import Settings
 
 
+class LakeUnavailable(OSError):
+    """An S3 lake did not answer or refused (botocore's EndpointConnectionError and friends are no OSErrors):
+    one line naming what was being done, the endpoint and the reason."""
+
+
 def bronze_file_name(broker_run: str, partition: int, first_offset: int, last_offset: int) -> str:
     """Name of a bronze file: the same input range always gets the same name (replays rewrite)."""
     return f"{broker_run}-{partition}-{first_offset:012d}-{last_offset:012d}.parquet"
 
 
 def parse_bronze_file_name(name: str) -> tuple[str, int, int, int]:
-    """Inverse of :func:`bronze_file_name`: ``(broker_run, partition, first, last)``."""
+    """Inverse of :func:`bronze_file_name`: ``(broker_run, partition, first, last)``; ValueError if not one."""
     stem = name.rsplit("/", 1)[-1].removesuffix(".parquet")
     run, partition, first, last = stem.rsplit("-", 3)
     return run, int(partition), int(first), int(last)
+
+
+def live_files(paths: list[str]) -> list[str]:
+    """The bronze files a reader must read: each one whose offset range is contained in another file's of the
+    same directory, run and partition is left out (sorted order kept; names that do not parse are kept).
+
+    Compaction writes a merged file before it removes the parts it merges, so a crash (or a reader)
+    between the two steps finds both: the parts are then superseded, never read twice.
+    """
+    groups: dict[tuple[str, str, int], list[tuple[int, int, str]]] = {}
+    for path in paths:
+        try:
+            run, partition, first, last = parse_bronze_file_name(path)
+        except ValueError:
+            continue
+        groups.setdefault((path.rsplit("/", 1)[0], run, partition), []).append((first, -last, path))
+    superseded = set()
+    for files in groups.values():
+        reach = -1
+        for _first, minus_last, path in sorted(files):
+            if -minus_last <= reach:
+                superseded.add(path)
+            else:
+                reach = -minus_last
+    return [path for path in paths if path not in superseded]
 
 
 def date_partition(day: dt.date) -> str:
@@ -99,8 +133,25 @@ class Lake:
                 os.fsync(handle.fileno())
             os.replace(tmp, target)
         else:
-            self.fs.pipe_file(target, data)
+            with self._reaching(f"cannot write {relpath}"):
+                self.fs.pipe_file(target, data)
         return target
+
+    def where(self) -> str:
+        """The lake for a message: its URL, and for S3 the endpoint it goes to."""
+        if self.is_local:
+            return self.url
+        return f"{self.url} at {self.storage_options.get('endpoint_url') or 'AWS S3'}"
+
+    @contextlib.contextmanager
+    def _reaching(self, what: str) -> Iterator[None]:
+        """Turn an S3 client failure into a one-line :class:`LakeUnavailable` (a missing file stays one)."""
+        try:
+            yield
+        except (FileNotFoundError, LakeUnavailable):
+            raise
+        except Exception as exc:
+            raise LakeUnavailable(f"{what} on lake {self.where()}: {_reason(exc)}") from None
 
     def write_parquet(
         self, relpath: str, table: pa.Table, compression: str = "zstd", use_dictionary: bool = True
@@ -114,14 +165,16 @@ class Lake:
         """Paths of the visible files under a lake-relative directory, sorted (hidden temp files skipped)."""
         base = self.path(relpath)
         try:
-            found = self.fs.find(base)
+            with self._reaching(f"cannot list {relpath}"):
+                found = self.fs.find(base)
         except FileNotFoundError:
             return []
         return sorted(p for p in found if p.endswith(suffix) and not os.path.basename(p).startswith("."))
 
     def remove(self, paths: list[str]) -> None:
         if paths:
-            self.fs.rm(paths)
+            with self._reaching(f"cannot remove {len(paths)} file(s) such as {paths[0].removeprefix(self.root + '/')}"):
+                self.fs.rm(paths)
 
 
 def _reason(exc: Exception) -> str:

@@ -81,6 +81,37 @@ class Settings(BaseSettings):
         "output topic's smaller `max.message.bytes` wins. A dead letter over it is cut on the topic (the lake "
         "keeps it whole).",
     )
+    refresh_every_s: float = Field(
+        300.0, ge=0, description="Seconds between the scheduler's silver+gold refreshes under `run` (0: off)."
+    )
+    daily_at: str = Field(
+        "00:15",
+        pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$",
+        description="UTC time (HH:MM) of the daily batch of the previous day under `run`.",
+    )
+    compaction_every_s: float = Field(
+        600.0, ge=0, description="Seconds between compactions of small bronze files under `run` (0: off)."
+    )
+    compaction_target_mb: float = Field(
+        64.0, gt=0, description="Compaction merges contiguous bronze files into files of about this many MB."
+    )
+    job_retries: int = Field(
+        3, ge=0, le=20, description="Retries of a failed scheduled job before it is recorded as failed."
+    )
+    job_retry_backoff_s: float = Field(
+        10.0, ge=0, description="Seconds before a job's first retry; each further retry waits twice as long."
+    )
+    job_misfire_grace_s: float = Field(
+        300.0,
+        gt=0,
+        description="A scheduled run missed by at most this many seconds still runs (once: missed runs coalesce).",
+    )
+    status_every_s: float = Field(
+        5.0, gt=0, description="Seconds between `run`'s status lines and its `status.json` updates."
+    )
+    worker_max_restarts: int = Field(
+        5, ge=0, description="Quick failures (within a minute of starting) of a stream worker before `run` gives up."
+    )
 
     @field_validator("lake_url")
     @classmethod
