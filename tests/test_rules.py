@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from pipelines.contracts import Auction, Bid, to_epoch_ms
-from pipelines.stream.graph import rules
+from pipelines.stream import rules
 from pipelines.stream.rules import BidFeatures
 from pipelines.stream.score import MemoryStores, UserDirectory, alert_id, on_auction, on_bid
 from tests.test_stream_support import HOUR, T0, auction, bid
