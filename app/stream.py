@@ -9,6 +9,7 @@ Quix still wants a state directory, which is private to the process and wiped on
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import logging
 import os
@@ -132,6 +133,22 @@ class Built:
     """The changelog reader (a confluent-kafka Consumer): the caller closes it."""
 
 
+def unpause(consumer: Any, partitions: list[Any]) -> None:
+    """Resume ``partitions`` in librdkafka as they leave this consumer (revoked or lost).
+
+    Quix's time-alignment buffer pauses a partition whose buffer is full and forgets that on a rebalance
+    (its buffers start afresh), but librdkafka keeps a partition's pause across a rebalance when the same
+    consumer gets it back (confluentinc/confluent-kafka-go#193, apache/kafka#22538). A member dropped and
+    re-admitted (a session timeout on a loaded machine) then never fetches that partition again: the
+    worker lived, polled and scored nothing for good (seen in a 30-minute `run`: every `bids` partition
+    stuck, lag growing by the generator's rate). Resuming on the way out gives a partition back unpaused.
+    """
+    from confluent_kafka import KafkaException
+
+    with contextlib.suppress(KafkaException):  # the partitions are gone already: nothing is paused any more
+        consumer.resume(partitions)
+
+
 def _application_class() -> type:
     """Quix's Application, telling the stream's state which partitions this process gave up."""
     from quixstreams import Application
@@ -145,12 +162,14 @@ def _application_class() -> type:
         on_released: Callable[[set[int]], None] = staticmethod(lambda partitions: None)
 
         def _on_revoke(self, consumer: Any, topic_partitions: list[Any]) -> None:
+            unpause(consumer, topic_partitions)
             try:
                 super()._on_revoke(consumer, topic_partitions)
             finally:
                 self.on_released({tp.partition for tp in topic_partitions})
 
         def _on_lost(self, consumer: Any, topic_partitions: list[Any]) -> None:
+            unpause(consumer, topic_partitions)
             try:
                 super()._on_lost(consumer, topic_partitions)
             finally:
