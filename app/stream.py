@@ -131,6 +131,8 @@ class Built:
     """The :class:`pipelines.stream.state.StateCache` (recoveries, releases, changelog records)."""
     reader: Any
     """The changelog reader (a confluent-kafka Consumer): the caller closes it."""
+    output: Any
+    """The outputs' :class:`pipelines.stream.outputs.OutputProducer`: the caller closes it."""
 
 
 def unpause(consumer: Any, partitions: list[Any]) -> None:
@@ -145,8 +147,24 @@ def unpause(consumer: Any, partitions: list[Any]) -> None:
     """
     from confluent_kafka import KafkaException
 
+    if consumer is None:  # no consumer behind the callback (a test calling it directly)
+        return
     with contextlib.suppress(KafkaException):  # the partitions are gone already: nothing is paused any more
         consumer.resume(partitions)
+
+
+def release_producers(built: Built) -> None:
+    """Free the finished Application's producers while the broker is still up.
+
+    Both live in reference cycles (a delivery callback holding its producer's owner), so they would be
+    freed only when the cycle collector gets to them, after `demo` has stopped the broker: their librdkafka
+    threads would retry it meanwhile and print ``Connection refused`` to the user's terminal.
+    """
+    built.output.close()
+    inner = getattr(getattr(built.app, "_producer", None), "_producer", None)  # Quix's own (changelogs etc.)
+    if inner is not None and getattr(inner, "_inner_producer", None) is not None:
+        inner.flush(0)
+        inner._inner_producer = None
 
 
 def _application_class() -> type:
@@ -296,7 +314,7 @@ def build_application(
     )
     app.on_released = state.forget
     define_pipeline(app, processor, inputs, outputs, output, state, limits)
-    return Built(app, processor, state, reader)
+    return Built(app, processor, state, reader, output)
 
 
 def output_limits(settings: Settings, address: str) -> dict[str, int]:
@@ -517,6 +535,7 @@ def _run_once(
             shut_down.set()
         built.reader.close()
         built.processor.sink.close()
+        release_producers(built)
         shutil.rmtree(state_dir, ignore_errors=True)
         summary.bronze_files += built.processor.sink.files_written
         summary.state_recoveries += built.state.recoveries
