@@ -1,0 +1,114 @@
+"""PostgreSQL connections (psycopg 3) for the stages that use the operational database or publish to it.
+
+``AUCTION_DATABASE_URL`` empty turns these features off: :func:`dsn` then says so in one line. Every
+failure a user can cause (server unreachable or silent, wrong user or password, a missing permission,
+a lock held too long) becomes one :class:`~pipelines.infra.errors.UserError` naming the server
+(``host:port/database as user``) and what failed -- never the password: :func:`where` leaves it out
+and :func:`scrub` removes it from any message that might echo the DSN.
+
+Connecting waits at most ``AUCTION_DATABASE_TIMEOUT_S`` (libpq's ``connect_timeout``, at least 2 s).
+Work runs in transactions: a failure rolls back, so nothing is half-loaded and a re-run completes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from pipelines.infra.errors import UserError
+from pipelines.infra.settings import Settings
+
+if TYPE_CHECKING:
+    import psycopg
+
+APPLICATION_NAME = "auction-pipeline"
+
+
+def dsn(settings: Settings) -> str:
+    """The configured DSN, or one line saying the PostgreSQL features are off."""
+    value = settings.database_url.get_secret_value().strip()
+    if not value:
+        raise UserError("AUCTION_DATABASE_URL is not set: the PostgreSQL features are off (set it to a DSN)")
+    return value
+
+
+def _parts(value: str) -> dict[str, str]:
+    from psycopg.conninfo import conninfo_to_dict
+
+    try:
+        return {k: str(v) for k, v in conninfo_to_dict(value).items() if v is not None}
+    except Exception:
+        # the parser's message can quote the DSN (and its password): say only that it is malformed
+        raise UserError(
+            "AUCTION_DATABASE_URL is not a valid PostgreSQL DSN (postgresql://user@host:5432/db)"
+        ) from None
+
+
+def where(value: str) -> str:
+    """``host:port/database as user`` of a DSN, without its password."""
+    parts = _parts(value)
+    host = parts.get("host") or parts.get("hostaddr") or "local socket"
+    port = parts.get("port") or "5432"
+    database = parts.get("dbname") or parts.get("user") or "postgres"
+    user = parts.get("user") or "(default user)"
+    return f"{host}:{port}/{database} as {user}"
+
+
+def scrub(text: str, value: str) -> str:
+    """``text`` with the DSN's password (and the DSN itself) replaced by ``***``."""
+    password = _parts(value).get("password")
+    text = text.replace(value, "***")
+    return text.replace(password, "***") if password else text
+
+
+def reason(exc: BaseException, value: str) -> str:
+    """One line for a psycopg error: the server's primary message, or libpq's first useful line."""
+    diag = getattr(exc, "diag", None)
+    primary = getattr(diag, "message_primary", None) if diag is not None else None
+    if primary:
+        text = primary
+    else:
+        lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+        text = lines[0] if lines else type(exc).__name__
+        # libpq: 'connection failed: connection to server at "h" (ip), port 5432 failed: FATAL:  role ...'
+        text = text.rsplit(" failed: ", 1)[-1].removeprefix("FATAL:").strip()
+    return scrub(" ".join(text.split()), value)
+
+
+def connect(settings: Settings, autocommit: bool = False, dbname: str | None = None) -> psycopg.Connection:
+    """A connection to the configured database (or ``dbname`` on the same server), within the timeout."""
+    import psycopg
+
+    value = dsn(settings)
+    if dbname is not None:
+        from psycopg.conninfo import make_conninfo
+
+        value = make_conninfo(value, dbname=dbname)
+    timeout = max(2, math.ceil(settings.database_timeout_s))
+    try:
+        return psycopg.connect(
+            value, connect_timeout=timeout, autocommit=autocommit, application_name=APPLICATION_NAME
+        )
+    except psycopg.Error as exc:
+        raise UserError(f"PostgreSQL {where(value)}: cannot connect: {reason(exc, value)}") from None
+
+
+@contextlib.contextmanager
+def failing_as(settings: Settings, what: str) -> Iterator[None]:
+    """Turn a psycopg error inside the block into one line: ``PostgreSQL <where>: <what> failed: <reason>``."""
+    import psycopg
+
+    try:
+        yield
+    except psycopg.Error as exc:
+        value = dsn(settings)
+        hint = ""
+        if isinstance(exc, psycopg.errors.InsufficientPrivilege):
+            hint = " (grant the role the privileges it needs, or use a DSN of the owner)"
+        elif isinstance(exc, psycopg.errors.LockNotAvailable):
+            hint = f" (a reader held the table longer than AUCTION_DATABASE_TIMEOUT_S={settings.database_timeout_s:g})"
+        raise UserError(
+            f"PostgreSQL {where(value)}: {what} failed: {reason(exc, value)}{hint}; nothing was changed"
+        ) from None
