@@ -103,9 +103,7 @@ def seed(config: GeneratorConfig, settings: Settings, batch_rows: int = 50_000) 
                 stage = sql.Identifier(f"seed_{topic}")
                 target = sql.Identifier(*qualified.split("."))
                 conn.execute(sql.SQL("CREATE TEMP TABLE {} (LIKE {}) ON COMMIT DROP").format(stage, target))
-                with conn.cursor().copy(
-                    sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv)").format(stage, names)
-                ) as copy:
+                with conn.cursor().copy(sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv)").format(stage, names)) as copy:
                     for chunk in csv_chunks(rows, batch_rows):
                         copy.write(chunk)
                 cursor = conn.execute(
@@ -114,5 +112,6 @@ def seed(config: GeneratorConfig, settings: Settings, batch_rows: int = 50_000) 
                     )
                 )
                 inserted[topic] = cursor.rowcount
-    return SeedSummary(generated, inserted, time.perf_counter() - began, where(settings.database_url.get_secret_value()))
-
+    return SeedSummary(
+        generated, inserted, time.perf_counter() - began, where(settings.database_url.get_secret_value())
+    )

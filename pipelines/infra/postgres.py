@@ -41,9 +41,7 @@ def _parts(value: str) -> dict[str, str]:
         return {k: str(v) for k, v in conninfo_to_dict(value).items() if v is not None}
     except Exception:
         # the parser's message can quote the DSN (and its password): say only that it is malformed
-        raise UserError(
-            "AUCTION_DATABASE_URL is not a valid PostgreSQL DSN (postgresql://user@host:5432/db)"
-        ) from None
+        raise UserError("AUCTION_DATABASE_URL is not a valid PostgreSQL DSN (postgresql://user@host:5432/db)") from None
 
 
 def where(value: str) -> str:
@@ -88,9 +86,7 @@ def connect(settings: Settings, autocommit: bool = False, dbname: str | None = N
         value = make_conninfo(value, dbname=dbname)
     timeout = max(2, math.ceil(settings.database_timeout_s))
     try:
-        return psycopg.connect(
-            value, connect_timeout=timeout, autocommit=autocommit, application_name=APPLICATION_NAME
-        )
+        return psycopg.connect(value, connect_timeout=timeout, autocommit=autocommit, application_name=APPLICATION_NAME)
     except psycopg.Error as exc:
         raise UserError(f"PostgreSQL {where(value)}: cannot connect: {reason(exc, value)}") from None
 

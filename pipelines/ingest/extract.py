@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import itertools
 import json
 import os
 from dataclasses import dataclass, field
@@ -121,7 +122,9 @@ def extract(settings: Settings, lake: Lake | None = None) -> list[TableExtract]:
     return done
 
 
-def extract_window(settings: Settings, lake: Lake, conn: psycopg.Connection, topic: str, window: Window) -> TableExtract:
+def extract_window(
+    settings: Settings, lake: Lake, conn: psycopg.Connection, topic: str, window: Window
+) -> TableExtract:
     """The rows of ``topic``'s table in ``window`` as bronze files; the same window writes the same files."""
     with failing_as(settings, f"extracting {SOURCES[topic]}"):
         table = fetch(conn, topic, window)
@@ -142,14 +145,14 @@ def fetch(conn: psycopg.Connection, topic: str, window: Window) -> pa.Table:
     present = _columns(conn, qualified)
     wanted = [f.name for f in schema if not f.name.startswith("_") and f.name not in EVENT_COLUMNS]
     selected = [c for c in wanted if c in present]
-    exprs = [
+    exprs: list[sql.Composable] = [
         sql.SQL("date_trunc('milliseconds', {0}) AS {0}").format(sql.Identifier(c))
         if pa.types.is_timestamp(schema.field(c).type)
         else sql.Identifier(c)
         for c in selected
     ]
     exprs.append(sql.SQL("date_trunc('milliseconds', updated_at)"))
-    where = sql.SQL("updated_at <= %(until)s")
+    where: sql.Composable = sql.SQL("updated_at <= %(until)s")
     if window.since is not None:
         where = sql.SQL("updated_at > %(since)s AND ") + where
     query = sql.SQL("SELECT {} FROM {} WHERE {} ORDER BY updated_at, {}").format(
@@ -183,7 +186,7 @@ def bronze_parts(table: pa.Table, topic: str, run: str) -> list[tuple[str, pa.Ta
     days = pc.cast(table["event_time"], pa.int64()).to_numpy() // 86_400_000
     bounds = [0, *(np.flatnonzero(np.diff(days)) + 1).tolist(), len(days)]
     parts = []
-    for first, end in zip(bounds, bounds[1:], strict=False):
+    for first, end in itertools.pairwise(bounds):
         day = dt.date(1970, 1, 1) + dt.timedelta(days=int(days[first]))
         name = bronze_file_name(run, 0, first, end - 1)
         parts.append((f"bronze/{topic}/{date_partition(day)}/{name}", table.slice(first, end - first)))
