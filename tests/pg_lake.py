@@ -60,7 +60,7 @@ def pg_gold(conn: Any) -> dict[str, list[tuple[Any, ...]]]:
     return {name: sorted(conn.execute(f"SELECT * FROM gold.{name}").fetchall()) for name in GOLD_TABLES}
 
 
-def summary(rows: dict[str, list[tuple[Any, ...]]]) -> dict[str, tuple[int, list[Any]]]:
+def summary(rows: dict[str, list[tuple[Any, ...]]]) -> dict[str, tuple[int, tuple[Any, ...]]]:
     """Per table: the row count and the sum of every numeric column (exact for money and counts)."""
     out = {}
     for name, table in rows.items():
@@ -69,5 +69,5 @@ def summary(rows: dict[str, list[tuple[Any, ...]]]) -> dict[str, tuple[int, list
             values = [v for v in column if isinstance(v, int | float) or type(v).__name__ == "Decimal"]
             if values and len(values) == len([v for v in column if v is not None]):
                 sums.append(sum(values))
-        out[name] = (len(table), sums)
+        out[name] = (len(table), tuple(sums))
     return out

@@ -66,7 +66,7 @@ def test_an_edited_applied_migration_is_refused_and_a_failing_one_leaves_nothing
     with psycopg.connect(pg_url) as conn:
         assert migrate(conn, folder) == ["0001_one"]
         (folder / "0001_one.sql").write_text("CREATE TABLE one (id bigint);")
-        with pytest.raises(UserError, match="0001_one.sql changed after it was applied"):
+        with pytest.raises(UserError, match=r"0001_one\.sql changed after it was applied"):
             migrate(conn, folder)
         (folder / "0001_one.sql").write_text("CREATE TABLE one (id int);")
         (folder / "0002_two.sql").write_text("CREATE TABLE two (id int); SELECT no_such_function();")
@@ -204,7 +204,10 @@ def test_with_a_database_run_schedules_extract_and_publishes_after_each_refresh(
 
     plain = {job.name: job for job in jobs_for(settings)}
     assert "extract" not in plain and plain["refresh"].then == ()
-    with_db = {job.name: job for job in jobs_for(settings.model_copy(update={"database_url": SecretStr("postgresql://x@h/db")}))}
+    with_db = {
+        job.name: job
+        for job in jobs_for(settings.model_copy(update={"database_url": SecretStr("postgresql://x@h/db")}))
+    }
     assert with_db["extract"].every_s == settings.extract_every_s
     assert [job.name for job in with_db["refresh"].then] == ["publish"]
 
