@@ -205,6 +205,13 @@ def test_missing_permission_fails_in_one_line_and_changes_nothing(gold_lake: Pat
             r"permission denied for schema \w+ \(grant .*\); nothing was changed",
             message,
         ), message
+        with psycopg.connect(pg_url, autocommit=True) as conn:  # it may read the migrations, not write gold
+            conn.execute(sql.SQL("GRANT USAGE ON SCHEMA auction_meta TO {}").format(sql.Identifier(role)))
+            conn.execute(
+                sql.SQL("GRANT SELECT ON ALL TABLES IN SCHEMA auction_meta TO {}").format(sql.Identifier(role))
+            )
+        with pytest.raises(UserError, match=rf"as {role}: publish failed: permission denied for schema gold"):
+            publish(reader, force=True)
         with psycopg.connect(pg_url) as conn:
             assert pg_gold(conn) == before
         assert set(publish(owner, force=True).published) == set(GOLD_TABLES)  # a re-run with the rights completes

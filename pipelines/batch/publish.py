@@ -33,6 +33,7 @@ from pipelines.batch.gold import GOLD_TABLES
 from pipelines.infra.errors import UserError
 from pipelines.infra.lake import Lake
 from pipelines.infra.migrate import migrate
+from pipelines.infra.postgres import columns as table_columns
 from pipelines.infra.postgres import connect, dsn, failing_as
 from pipelines.infra.settings import Settings
 
@@ -110,7 +111,7 @@ def stage(conn: psycopg.Connection, gold: GoldFile) -> int:
     from psycopg import sql
 
     live, staging = sql.Identifier("gold", gold.name), sql.Identifier("gold", STAGE_PREFIX + gold.name)
-    columns = _columns(conn, gold.name)
+    columns = table_columns(conn, f"gold.{gold.name}")
     missing = [c for c in columns if c not in gold.table.column_names]
     if missing:
         raise UserError(f"the lake's gold/{gold.name} has no column {', '.join(missing)} that gold.{gold.name} has "
@@ -172,17 +173,6 @@ def csv_chunks(table: pa.Table, rows: int = CHUNK_ROWS) -> Iterator[bytes]:
             pending = future
         if pending is not None:
             yield pending.result()
-
-
-def _columns(conn: psycopg.Connection, name: str) -> list[str]:
-    rows = conn.execute(
-        "SELECT column_name FROM information_schema.columns WHERE table_schema = 'gold' AND table_name = %s "
-        "ORDER BY ordinal_position",
-        [name],
-    ).fetchall()
-    if not rows:
-        raise UserError(f"PostgreSQL has no table gold.{name}: the migrations did not create it")
-    return [r[0] for r in rows]
 
 
 def _primary_key(conn: psycopg.Connection, name: str) -> list[str]:

@@ -13,18 +13,15 @@ from __future__ import annotations
 import io
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from pipelines.generate.config import GeneratorConfig
 from pipelines.infra.migrate import migrate
+from pipelines.infra.postgres import columns as table_columns
 from pipelines.infra.postgres import connect, failing_as, where
 from pipelines.infra.settings import Settings
-
-if TYPE_CHECKING:
-    import psycopg
 
 #: operational table of each generated topic, and its key
 TABLES = {"users": ("marketplace.users", "user_id"), "auctions": ("marketplace.auctions", "auction_id")}
@@ -68,16 +65,6 @@ def csv_chunks(table: pa.Table, batch_rows: int) -> list[bytes]:
         pacsv.write_csv(table.slice(first, batch_rows), buffer, options)
         out.append(buffer.getvalue())
     return out
-
-
-def table_columns(conn: psycopg.Connection, qualified: str) -> list[str]:
-    schema, name = qualified.split(".")
-    rows = conn.execute(
-        "SELECT column_name FROM information_schema.columns WHERE table_schema = %s AND table_name = %s "
-        "ORDER BY ordinal_position",
-        [schema, name],
-    ).fetchall()
-    return [r[0] for r in rows]
 
 
 def seed(config: GeneratorConfig, settings: Settings, batch_rows: int = 50_000) -> SeedSummary:

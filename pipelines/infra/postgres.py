@@ -108,3 +108,13 @@ def failing_as(settings: Settings, what: str) -> Iterator[None]:
         raise UserError(
             f"PostgreSQL {where(value)}: {what} failed: {reason(exc, value)}{hint}; nothing was changed"
         ) from None
+
+
+def columns(conn: psycopg.Connection, qualified: str) -> list[str]:
+    """Column names of table ``schema.name`` in order (a missing table or schema, or no right to it, raises)."""
+    rows = conn.execute(
+        "SELECT attname FROM pg_attribute WHERE attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped "
+        "ORDER BY attnum",
+        [qualified],
+    ).fetchall()
+    return [r[0] for r in rows]

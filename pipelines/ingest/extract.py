@@ -31,6 +31,7 @@ import pyarrow.compute as pc
 from pipelines.contracts import SCHEMA_VERSION, TOPIC_KEYS, bronze_schema
 from pipelines.infra.lake import Lake, bronze_file_name, date_partition
 from pipelines.infra.migrate import migrate
+from pipelines.infra.postgres import columns as table_columns
 from pipelines.infra.postgres import connect, failing_as
 from pipelines.infra.settings import Settings
 
@@ -142,7 +143,7 @@ def fetch(conn: psycopg.Connection, topic: str, window: Window) -> pa.Table:
     schema = bronze_schema(topic)
     key = TOPIC_KEYS[topic]
     qualified = SOURCES[topic]
-    present = _columns(conn, qualified)
+    present = set(table_columns(conn, qualified))
     wanted = [f.name for f in schema if not f.name.startswith("_") and f.name not in EVENT_COLUMNS]
     selected = [c for c in wanted if c in present]
     exprs: list[sql.Composable] = [
@@ -191,13 +192,3 @@ def bronze_parts(table: pa.Table, topic: str, run: str) -> list[tuple[str, pa.Ta
         name = bronze_file_name(run, 0, first, end - 1)
         parts.append((f"bronze/{topic}/{date_partition(day)}/{name}", table.slice(first, end - first)))
     return parts
-
-
-def _columns(conn: psycopg.Connection, qualified: str) -> set[str]:
-    schema, name = qualified.split(".")
-    rows = conn.execute(
-        "SELECT column_name FROM information_schema.columns WHERE table_schema = %s AND table_name = %s",
-        [schema, name],
-    ).fetchall()
-    conn.rollback()
-    return {r[0] for r in rows}
