@@ -20,13 +20,10 @@ from __future__ import annotations
 import hashlib
 import io
 import time
-from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import pyarrow as pa
-import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from pipelines.batch.gold import GOLD_TABLES
@@ -34,7 +31,7 @@ from pipelines.infra.errors import UserError
 from pipelines.infra.lake import Lake
 from pipelines.infra.migrate import migrate
 from pipelines.infra.postgres import columns as table_columns
-from pipelines.infra.postgres import connect, dsn, failing_as
+from pipelines.infra.postgres import connect, csv_chunks, dsn, failing_as
 from pipelines.infra.settings import Settings
 
 if TYPE_CHECKING:
@@ -120,7 +117,7 @@ def stage(conn: psycopg.Connection, gold: GoldFile) -> int:
     conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(staging))
     conn.execute(sql.SQL("CREATE TABLE {} (LIKE {} INCLUDING DEFAULTS INCLUDING CONSTRAINTS)").format(staging, live))
     with conn.cursor().copy(sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv)").format(staging, names)) as copy:
-        for chunk in csv_chunks(gold.table.select(columns)):
+        for chunk in csv_chunks(gold.table.select(columns), CHUNK_ROWS):
             copy.write(chunk)
     key = _primary_key(conn, gold.name)
     if key:
@@ -153,26 +150,6 @@ def swap(conn: psycopg.Connection, gold: GoldFile) -> None:
         "SET source_hash = excluded.source_hash, rows = excluded.rows, published_at = excluded.published_at",
         [gold.name, gold.digest, gold.table.num_rows],
     )
-
-
-def csv_chunks(table: pa.Table, rows: int = CHUNK_ROWS) -> Iterator[bytes]:
-    """CSV without header, ``rows`` at a time; the next chunk is encoded (GIL released) while one is sent."""
-    options = pacsv.WriteOptions(include_header=False, quoting_style="needed")
-
-    def encode(first: int) -> bytes:
-        buffer = io.BytesIO()
-        pacsv.write_csv(table.slice(first, rows), buffer, options)
-        return buffer.getvalue()
-
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        pending = None
-        for first in range(0, table.num_rows, rows):
-            future = pool.submit(encode, first)
-            if pending is not None:
-                yield pending.result()
-            pending = future
-        if pending is not None:
-            yield pending.result()
 
 
 def _primary_key(conn: psycopg.Connection, name: str) -> list[str]:

@@ -10,17 +10,15 @@ adds nothing. Users go first (auctions reference them).
 
 from __future__ import annotations
 
-import io
 import time
 from dataclasses import dataclass
 
 import pyarrow as pa
-import pyarrow.csv as pacsv
 
 from pipelines.generate.config import GeneratorConfig
 from pipelines.infra.migrate import migrate
 from pipelines.infra.postgres import columns as table_columns
-from pipelines.infra.postgres import connect, failing_as, where
+from pipelines.infra.postgres import connect, csv_chunks, failing_as, where
 from pipelines.infra.settings import Settings
 
 #: operational table of each generated topic, and its key
@@ -54,17 +52,6 @@ def operational_rows(table: pa.Table, columns: list[str]) -> pa.Table:
     """``columns`` of the operational table from generated rows: ``updated_at`` is the event time."""
     table = table.append_column("updated_at", table["event_time"])
     return table.select(columns)
-
-
-def csv_chunks(table: pa.Table, batch_rows: int) -> list[bytes]:
-    """CSV (no header) of ``batch_rows`` rows at a time: strings quoted, NULL as an empty unquoted field."""
-    out = []
-    options = pacsv.WriteOptions(include_header=False, quoting_style="needed")
-    for first in range(0, table.num_rows, batch_rows):
-        buffer = io.BytesIO()
-        pacsv.write_csv(table.slice(first, batch_rows), buffer, options)
-        out.append(buffer.getvalue())
-    return out
 
 
 def seed(config: GeneratorConfig, settings: Settings, batch_rows: int = 50_000) -> SeedSummary:
