@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import shutil
 from pathlib import Path
 from typing import Any
@@ -56,8 +57,16 @@ def lake_gold(lake: Path) -> dict[str, list[tuple[Any, ...]]]:
 
 
 def pg_gold(conn: Any) -> dict[str, list[tuple[Any, ...]]]:
-    """Every table of schema gold as sorted rows."""
-    return {name: sorted(conn.execute(f"SELECT * FROM gold.{name}").fetchall()) for name in GOLD_TABLES}
+    """Every table of schema gold as sorted rows, times in UTC (Python never finds a time in a repeated
+    DST hour equal to one in another zone, so they are compared in the lake's zone)."""
+
+    def utc(value: Any) -> Any:
+        return value.astimezone(dt.UTC) if isinstance(value, dt.datetime) else value
+
+    return {
+        name: sorted(tuple(utc(v) for v in row) for row in conn.execute(f"SELECT * FROM gold.{name}"))
+        for name in GOLD_TABLES
+    }
 
 
 def summary(rows: dict[str, list[tuple[Any, ...]]]) -> dict[str, tuple[int, tuple[Any, ...]]]:

@@ -91,9 +91,12 @@ def connect(settings: Settings, autocommit: bool = False, dbname: str | None = N
         value = make_conninfo(value, dbname=dbname)
     timeout = max(2, math.ceil(settings.database_timeout_s))
     try:
-        return psycopg.connect(value, connect_timeout=timeout, autocommit=autocommit, application_name=APPLICATION_NAME)
+        conn = psycopg.connect(value, connect_timeout=timeout, autocommit=True, application_name=APPLICATION_NAME)
+        conn.execute("SET TimeZone TO 'UTC'")  # COPY's CSV carries UTC times without a zone (see csv_chunks)
     except psycopg.Error as exc:
         raise UserError(f"PostgreSQL {where(value)}: cannot connect: {reason(exc, value)}") from None
+    conn.autocommit = autocommit
+    return conn
 
 
 @contextlib.contextmanager
