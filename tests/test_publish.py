@@ -247,3 +247,26 @@ def test_publish_without_gold_says_to_run_batch_first(pg_url: str, tmp_path: Pat
     settings = pg_settings(tmp_path, tmp_path / "lake", pg_url)
     with pytest.raises(UserError, match=r"no gold/daily_revenue/daily_revenue.parquet .* run `python -m app batch`"):
         publish(settings)
+
+
+def test_a_reader_holding_a_table_too_long_fails_publish_in_one_line_after_the_timeout(
+    gold_lake: Path, other_gold_lake: Path, pg_url: str, tmp_path: Path
+) -> None:
+    import time
+
+    publish(pg_settings(tmp_path, gold_lake, pg_url))
+    with psycopg.connect(pg_url) as conn:
+        before = pg_gold(conn)
+    later = pg_settings(tmp_path, other_gold_lake, pg_url, database_timeout_s=1)
+    with psycopg.connect(pg_url) as reader:  # a long report: its transaction keeps gold.seller_stats locked
+        reader.execute("SELECT count(*) FROM gold.seller_stats").fetchone()
+        began = time.monotonic()
+        with pytest.raises(UserError, match=r"publish failed: canceling statement due to lock timeout \(a reader held"):
+            publish(later)
+        assert time.monotonic() - began < 1 + 10  # the lock wait is bounded (the rest is the load itself)
+        reader.rollback()
+    with psycopg.connect(pg_url) as conn:
+        assert pg_gold(conn) == before  # nothing changed
+    assert publish(later).published  # the re-run completes
+    with psycopg.connect(pg_url) as conn:
+        assert pg_gold(conn) == lake_gold(other_gold_lake)
