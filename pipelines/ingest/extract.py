@@ -41,6 +41,8 @@ if TYPE_CHECKING:
 #: bronze topic -> operational table
 SOURCES = {"users": "marketplace.users", "auctions": "marketplace.auctions"}
 EVENT_COLUMNS = ("event_id", "event_time", "schema_version")
+#: rows per fetch from the server-side cursor (memory holds one batch of Python rows at a time)
+FETCH_ROWS = 50_000
 
 
 @dataclass(frozen=True)
@@ -159,13 +161,19 @@ def fetch(conn: psycopg.Connection, topic: str, window: Window) -> pa.Table:
     query = sql.SQL("SELECT {} FROM {} WHERE {} ORDER BY updated_at, {}").format(
         sql.SQL(", ").join(exprs), sql.Identifier(*qualified.split(".")), where, sql.Identifier(key)
     )
-    with conn.transaction():
-        rows = conn.execute(query, {"since": window.since, "until": window.until}).fetchall()
-    columns = list(zip(*rows, strict=True)) if rows else [()] * (len(selected) + 1)
-    n = len(rows)
-    arrays: dict[str, pa.Array] = {}
-    for name, values in zip([*selected, "event_time"], columns, strict=True):
-        arrays[name] = pa.array(values, type=schema.field(name).type)
+    names = [*selected, "event_time"]
+    types = pa.schema([schema.field(name) for name in names])
+    parts = []
+    with conn.transaction(), conn.cursor(name=f"extract_{topic}") as cursor:  # server-side: batches in memory
+        cursor.execute(query, {"since": window.since, "until": window.until})
+        while rows := cursor.fetchmany(FETCH_ROWS):
+            columns = zip(*rows, strict=True)
+            parts.append(
+                pa.table([pa.array(v, type=f.type) for f, v in zip(types, columns, strict=True)], schema=types)
+            )
+    fetched = pa.concat_tables(parts) if parts else types.empty_table()
+    n = fetched.num_rows
+    arrays: dict[str, Any] = {name: fetched[name] for name in names}
     ms = pc.cast(pc.cast(arrays["event_time"], pa.int64()), pa.string())
     arrays["event_id"] = pc.binary_join_element_wise("pg-", arrays[key], "-", ms, "")
     arrays["schema_version"] = pa.array([SCHEMA_VERSION] * n, pa.int64())
