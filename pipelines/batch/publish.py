@@ -40,6 +40,8 @@ if TYPE_CHECKING:
 #: rows per CSV chunk handed to COPY (encoded in a thread while the previous chunk is sent)
 CHUNK_ROWS = 65_536
 STAGE_PREFIX = "_publish_"
+#: pg_advisory_xact_lock key held by a publish
+PUBLISH_LOCK = 7_317_002
 
 
 @dataclass(frozen=True)
@@ -88,6 +90,7 @@ def publish(settings: Settings, lake: Lake | None = None, force: bool = False) -
         with failing_as(settings, "migrations"):
             migrate(conn)
         with failing_as(settings, "publish"), conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", [PUBLISH_LOCK])  # two publishes take turns
             timeout_ms = int(settings.database_timeout_s * 1000)
             conn.execute("SELECT set_config('lock_timeout', %s, true)", [f"{timeout_ms}ms"])
             recorded: dict[str, str] = dict(
