@@ -270,3 +270,45 @@ def test_a_reader_holding_a_table_too_long_fails_publish_in_one_line_after_the_t
     assert publish(later).published  # the re-run completes
     with psycopg.connect(pg_url) as conn:
         assert pg_gold(conn) == lake_gold(other_gold_lake)
+
+
+def test_a_connection_lost_in_the_middle_of_publish_leaves_the_old_tables_and_a_rerun_completes(
+    gold_lake: Path, other_gold_lake: Path, pg_url: str, tmp_path: Path
+) -> None:
+    """The server ends the publisher's session while it waits to swap: one line, nothing changed."""
+    import time
+
+    publish(pg_settings(tmp_path, gold_lake, pg_url))
+    with psycopg.connect(pg_url) as conn:
+        before = pg_gold(conn)
+    later = pg_settings(tmp_path, other_gold_lake, pg_url, database_timeout_s=30)
+    failures: list[BaseException] = []
+
+    def publisher() -> None:
+        try:
+            publish(later)
+        except BaseException as exc:
+            failures.append(exc)
+
+    with psycopg.connect(pg_url) as reader, psycopg.connect(pg_url, autocommit=True) as admin:
+        reader.execute("SELECT count(*) FROM gold.seller_stats").fetchone()  # holds the table: publish waits
+        thread = threading.Thread(target=publisher)
+        thread.start()
+        deadline, killed = time.monotonic() + 30, False
+        while not killed and time.monotonic() < deadline:
+            killed = bool(admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'auction-pipeline' "
+                "AND datname = current_database() AND wait_event_type = 'Lock'"
+            ).fetchall())  # fmt: skip
+            time.sleep(0.05)
+        thread.join(30)
+        reader.rollback()
+    assert killed and len(failures) == 1 and isinstance(failures[0], UserError), failures
+    message = str(failures[0])
+    assert "\n" not in message and re.match(r"PostgreSQL [\w.]+:\d+/auction_test_\w+ as postgres: publish failed: ",
+                                            message), message  # fmt: skip
+    with psycopg.connect(pg_url) as conn:
+        assert pg_gold(conn) == before
+    publish(later)
+    with psycopg.connect(pg_url) as conn:
+        assert pg_gold(conn) == lake_gold(other_gold_lake)
