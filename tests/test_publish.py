@@ -312,3 +312,28 @@ def test_a_connection_lost_in_the_middle_of_publish_leaves_the_old_tables_and_a_
     publish(later)
     with psycopg.connect(pg_url) as conn:
         assert pg_gold(conn) == lake_gold(other_gold_lake)
+
+
+def test_the_commands_print_what_they_did_and_are_recorded_as_jobs(
+    gold_lake: Path, pg_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from app.cli import main
+    from app.history import read_runs
+
+    lake_dir = copy_lake(gold_lake, tmp_path / "lake")
+    monkeypatch.setenv("AUCTION_DATABASE_URL", pg_url)
+    monkeypatch.setenv("AUCTION_LAKE_URL", str(lake_dir))
+    monkeypatch.setenv("AUCTION_EXTRACT_LAG_S", "0")
+    outputs = []
+    for argv in (["migrate"], ["migrate"], ["publish"], ["publish"], ["extract"]):
+        main(argv)
+        outputs.append(capsys.readouterr().out.strip())
+    assert outputs[0].endswith("0001_operational, 0002_gold") and outputs[1].endswith(": up to date")
+    assert outputs[2].startswith("published gold tables daily_revenue=") and "unchanged" not in outputs[2]
+    assert outputs[3].startswith("published gold tables none; unchanged: daily_revenue, ")
+    assert outputs[4].startswith("extracted changed rows users=0 auctions=0")
+    runs = read_runs(Lake(str(lake_dir)))
+    assert [(r["job"], r["trigger"], r["status"]) for r in runs if r["job"] != "batch"] == [
+        ("publish", "manual", "success"), ("publish", "manual", "success"), ("extract", "manual", "success"),
+    ]  # fmt: skip
+    assert runs[-1]["detail"]["users"]["rows"] == 0
