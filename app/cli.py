@@ -455,7 +455,7 @@ def generate_cmd(obj: _Context, events: int, rate: float | None, seed: int, targ
 
 # ---- benchmarks ----------------------------------------------------------------------------------
 
-BENCHMARKS = ("generate", "stream", "batch")
+BENCHMARKS = ("generate", "stream", "batch", "publish")
 
 
 @cli.group("bench", invoke_without_command=True)
@@ -490,6 +490,16 @@ def _register_benchmarks() -> None:
 
 
 _register_benchmarks()
+
+
+def _register_database_commands() -> None:
+    from app.db_commands import COMMANDS
+
+    for command in COMMANDS:
+        cli.add_command(command)
+
+
+_register_database_commands()
 
 
 def _quiet_dependency_warnings() -> None:

@@ -5,7 +5,7 @@ one row written atomically (:meth:`pipelines.infra.lake.Lake.write_parquet`), so
 writers never contend for a file. Columns (the contract the dashboards read):
 
 ``run_id, job, trigger, scheduled_time, start_time, end_time, status, attempt, rows_in, rows_out, error,
-detail`` -- ``trigger`` is ``interval|cron|catchup|manual|retry``, ``status`` ``success|failed``,
+detail`` -- ``trigger`` is ``interval|cron|catchup|manual|retry|after``, ``status`` ``success|failed``,
 ``attempt`` 1 for a first try, ``error`` one line, ``detail`` JSON (e.g. the days a batch covered).
 """
 

@@ -42,6 +42,8 @@ class Job:
     at: str | None = None
     retries: int = 3
     backoff_s: float = 10.0
+    then: tuple[Job, ...] = ()
+    """Jobs the scheduler runs (recorded on their own, trigger ``after``) each time this one succeeds."""
 
     @property
     def trigger(self) -> str:

@@ -25,7 +25,29 @@ def jobs_for(settings: Settings, address: str | None = None, refresh_every_s: fl
         Job("compaction", compaction(settings, address), every_s=settings.compaction_every_s, retries=retries,
             backoff_s=backoff),
     ]  # fmt: skip
+    if settings.database_url.get_secret_value():
+        jobs = [*database_jobs(settings, jobs), Job("extract", extract(settings), every_s=settings.extract_every_s,
+                                                   retries=retries, backoff_s=backoff)]  # fmt: skip
     return [job for job in jobs if job.at is not None or job.every_s]
+
+
+def database_jobs(settings: Settings, jobs: list[Job]) -> list[Job]:
+    """With a database: publish gold after each scheduled refresh (its own recorded run, retried alone)."""
+    import dataclasses
+
+    from app.db_commands import publish_job
+
+    publish = Job(
+        "publish", publish_job(settings), retries=settings.job_retries, backoff_s=settings.job_retry_backoff_s
+    )
+    return [dataclasses.replace(j, then=(*j.then, publish)) if j.name == "refresh" else j for j in jobs]
+
+
+def extract(settings: Settings) -> Callable[[dt.datetime], Outcome]:
+    """Users and auctions changed in PostgreSQL since the watermark, into bronze (pipelines/ingest/extract.py)."""
+    from app.db_commands import extract_job
+
+    return extract_job(settings)
 
 
 def batch_outcome(result: BatchResult) -> Outcome:

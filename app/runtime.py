@@ -232,4 +232,7 @@ def run(settings: Settings, options: RunOptions, echo: Echo) -> None:
         raise UserError(f"final batch failed: {final.error}")
     detail = final.detail or {}
     echo(f"final batch: {len(detail.get('days', []))} day(s); gold rows {_counts(detail.get('gold', {}))}")
+    for follow in next((job.then for job in jobs if job.name == "refresh"), ()):  # publish the final gold too
+        if run_job(Lake.from_settings(settings), follow, "after", now(), echo).status == "success":
+            echo(f"final {follow.name}: ok")
     echo("stopped")

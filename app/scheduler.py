@@ -87,6 +87,10 @@ def start_scheduler(
         run = run_job(lake, job, job.trigger, scheduled, echo, scheduled, scheduler.stop, scheduler.state)
         if run.status == "success":
             echo(f"job {job.name}: ok in {(run.end_time - run.start_time).total_seconds():.1f} s")
+            for follow in job.then:  # e.g. publish after each refresh
+                after = run_job(lake, follow, "after", scheduled, echo, scheduled, scheduler.stop, scheduler.state)
+                if after.status == "success":
+                    echo(f"job {follow.name}: ok in {(after.end_time - after.start_time).total_seconds():.1f} s")
 
     if catch_up and "daily" in scheduler.jobs:
         from app.catchup import catch_up as run_catch_up

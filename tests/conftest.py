@@ -21,7 +21,7 @@ hyp_settings.register_profile("fast", max_examples=25, deadline=None)
 hyp_settings.register_profile("ci", max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 hyp_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "fast"))
 
-_SERVICE_FIXTURES = {"broker", "broker_address", "own_broker", "s3_server", "s3_settings", "pg_dsn"}
+_SERVICE_FIXTURES = {"broker", "broker_address", "own_broker", "s3_server", "s3_settings", "pg_dsn", "pg_url"}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -133,3 +133,20 @@ def pg_dsn() -> str:
     with psycopg.connect(dsn, connect_timeout=5) as conn:
         conn.execute("select 1")
     return dsn
+
+
+@pytest.fixture
+def pg_url(pg_dsn: str) -> Iterator[str]:
+    """DSN of a fresh, empty database on the real server for one test, dropped afterwards."""
+    import psycopg
+    from psycopg import sql
+    from psycopg.conninfo import make_conninfo
+
+    name = f"auction_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(pg_dsn, autocommit=True, connect_timeout=5) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        yield make_conninfo(pg_dsn, dbname=name)
+    finally:
+        with psycopg.connect(pg_dsn, autocommit=True, connect_timeout=5) as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))

@@ -8,7 +8,8 @@ Public face:
 
 * :mod:`pipelines.batch.silver` -- the silver transforms (``LazyFrame -> LazyFrame``);
 * :mod:`pipelines.batch.quality` -- the data-quality rules that quarantine rows;
-* :func:`pipelines.batch.gold.run_gold` -- gold and its checks for a lake.
+* :func:`pipelines.batch.gold.run_gold` -- gold and its checks for a lake;
+* :func:`pipelines.batch.publish.publish` -- gold copied into PostgreSQL schema ``gold``.
 
 The runner that reads and writes the lake day by day is ``app.batch``.
 """

@@ -6,6 +6,7 @@ different events with different ids (every id carries a hash of the config).
 
 Public face: :class:`GeneratorConfig` (what to generate), :func:`generate` (the events in order),
 :func:`to_lake` (bronze files), :func:`to_broker` (the topics) and the :class:`GenerateSummary` they return.
+Seeding PostgreSQL's operational tables: :func:`pipelines.generate.seed_db.seed`.
 
 Pipeline of this stage (each step a module):
 

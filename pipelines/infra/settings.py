@@ -119,6 +119,26 @@ class Settings(BaseSettings):
         5, ge=0, description="Quick failures (within a minute of starting) of a stream worker before `run` gives up."
     )
 
+    database_timeout_s: float = Field(
+        10.0,
+        gt=0,
+        le=300,
+        description="Seconds to wait for PostgreSQL (connecting, and for a lock when publishing) before failing.",
+    )
+    extract_every_s: float = Field(
+        60.0,
+        ge=0,
+        description="Seconds between incremental extracts of PostgreSQL users/auctions into bronze under `run` "
+        "(0: off; only with AUCTION_DATABASE_URL).",
+    )
+    extract_lag_s: float = Field(
+        5.0,
+        ge=0,
+        le=3600,
+        description="An extract leaves rows changed in the last this many seconds to the next one, so a "
+        "transaction still open at the extract is not skipped.",
+    )
+
     @field_validator("lake_url")
     @classmethod
     def _lake_scheme(cls, value: str) -> str:
