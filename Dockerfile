@@ -5,10 +5,9 @@
 # `docker stop` sends SIGTERM: the app stops the generator, drains the workers, runs a last batch and
 # exits; give it time with `docker stop -t 60` (compose.yaml sets stop_grace_period).
 
-ARG PYTHON_IMAGE=python:3.11.14-slim-bookworm
-
 # ---- build: a virtualenv with the dependencies declared in pyproject.toml ------------------------
-FROM ${PYTHON_IMAGE} AS build
+# the same pinned base in both stages (the venv's interpreter path must match)
+FROM python:3.11.14-slim-bookworm AS build
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PYTHONDONTWRITEBYTECODE=1
@@ -21,7 +20,7 @@ RUN python -m venv /opt/venv \
     && /opt/venv/bin/pip uninstall --yes auction-pipeline
 
 # ---- runtime ---------------------------------------------------------------------------------------
-FROM ${PYTHON_IMAGE} AS runtime
+FROM python:3.11.14-slim-bookworm AS runtime
 # tini is PID 1: it forwards SIGTERM to the app (which drains, then stops) and reaps orphans.
 RUN apt-get update \
     && apt-get install --yes --no-install-recommends tini=0.19.0-1+b3 \

@@ -73,7 +73,7 @@ variable "image" {
 
   validation {
     condition     = can(regex("^[a-z0-9.-]+(:[0-9]+)?/[a-z0-9._/-]+(:[A-Za-z0-9._-]+|@sha256:[0-9a-f]{64})$", var.image))
-    error_message = "The image must be a registry/repository reference with a tag or digest (not a bare name, not :latest implied)."
+    error_message = "The image must be REGISTRY/REPOSITORY:TAG or @sha256:DIGEST, e.g. 123456789012.dkr.ecr.eu-west-1.amazonaws.com/auction:1.0.0."
   }
 }
 
