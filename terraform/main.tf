@@ -114,7 +114,5 @@ module "service" {
   lake_prefix           = var.lake_prefix
   logs_bucket           = module.lake.logs_bucket_name
   kms_key_arn           = aws_kms_key.main.arn
-  db_resource_id        = module.database.resource_id
-  db_app_user           = module.database.app_user
   log_retention_days    = var.log_retention_days
 }

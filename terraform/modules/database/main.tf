@@ -1,5 +1,6 @@
 # RDS PostgreSQL in the private subnets: encrypted, backed up, deletion-protected, TLS enforced,
-# IAM authentication on, master password generated and rotated by RDS in Secrets Manager.
+# IAM authentication on (people and BI tools log in with `aws rds generate-db-auth-token`), master
+# password generated and rotated by RDS in Secrets Manager.
 
 resource "aws_db_subnet_group" "this" {
   name       = var.name

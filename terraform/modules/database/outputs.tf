@@ -12,8 +12,3 @@ output "master_secret_arn" {
   description = "Secrets Manager secret of the master credentials (managed by RDS)."
   value       = try(aws_db_instance.this.master_user_secret[0].secret_arn, null)
 }
-
-output "app_user" {
-  description = "Database user of the app (IAM authentication)."
-  value       = var.app_user
-}

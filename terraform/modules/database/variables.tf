@@ -42,9 +42,3 @@ variable "kms_key_arn" {
   description = "KMS key for storage, Performance Insights and the master secret."
   type        = string
 }
-
-variable "app_user" {
-  description = "Database user of the app, authenticated by IAM (created once with GRANT rds_iam, see the README)."
-  type        = string
-  default     = "auction_app"
-}

@@ -1,5 +1,6 @@
 # Two roles: the execution role (ECS pulls the image, writes logs, reads the one secret) and the task
-# role (the app itself: its lake bucket's prefix, the lake key, and IAM login as its database user).
+# role (the app itself: its lake bucket's prefix and the lake key, nothing else; it reaches PostgreSQL
+# with the DSN of the secret).
 
 data "aws_iam_policy_document" "ecs_assume" {
   statement {
@@ -81,15 +82,10 @@ data "aws_iam_policy_document" "task" {
       values   = ["s3.${var.region}.amazonaws.com"]
     }
   }
-  statement {
-    sid       = "LogInToTheDatabaseAsTheAppUser"
-    actions   = ["rds-db:connect"]
-    resources = ["arn:${var.partition}:rds-db:${var.region}:${var.account_id}:dbuser:${var.db_resource_id}/${var.db_app_user}"]
-  }
 }
 
 resource "aws_iam_role_policy" "task" {
-  name   = "lake-prefix-and-db-login"
+  name   = "lake-prefix-only"
   role   = aws_iam_role.task.id
   policy = data.aws_iam_policy_document.task.json
 }

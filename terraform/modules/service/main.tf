@@ -2,7 +2,7 @@
 # scheduler, dashboards) in the private subnets, behind an HTTPS-only load balancer.
 
 resource "aws_secretsmanager_secret" "database_url" {
-  # checkov:skip=CKV2_AWS_57:the DSN names the app user, which logs in with IAM tokens; the only password (the master's) is rotated by RDS in its own secret
+  # checkov:skip=CKV2_AWS_57:the value is a DSN the operator writes (README); rotating it needs a Lambda that rewrites the DSN and the user's password together, not provided: rotate by putting a new value. The master password is rotated by RDS in its own secret
   name                    = "${var.name}/database-url"
   description             = "AUCTION_DATABASE_URL of the app (PostgreSQL DSN); its value is put once by the operator"
   kms_key_id              = var.kms_key_arn

@@ -93,16 +93,6 @@ variable "kms_key_arn" {
   type        = string
 }
 
-variable "db_resource_id" {
-  description = "RDS resource id of the database (for rds-db:connect)."
-  type        = string
-}
-
-variable "db_app_user" {
-  description = "Database user of the app."
-  type        = string
-}
-
 variable "log_retention_days" {
   description = "Days the app's logs are kept."
   type        = number
