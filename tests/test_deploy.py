@@ -8,6 +8,7 @@ The artefacts' own tools (hadolint, compose config, terraform validate/test, che
 from __future__ import annotations
 
 import re
+import sys
 from pathlib import Path
 
 import pytest
@@ -137,3 +138,23 @@ def test_image_health_check_and_command_are_real_subcommands() -> None:
     assert health.group(1) == "status"
     assert {health.group(1), command.group(1)} <= set(cli.commands)
     assert re.search(r"^USER [1-9][0-9]*", text, flags=re.M), "the image must not run as root"
+
+
+@pytest.mark.integration
+def test_the_image_command_gets_healthy_and_drains_on_sigterm() -> None:
+    """What the container does: `python -m app run`, HEALTHCHECK `status` exits 0, `docker stop` (SIGTERM) drains
+    and exits 0 — measured by `bench startup` on this interpreter and source tree, one run."""
+    import json
+
+    from click.testing import CliRunner
+
+    from app.benchmarks.startup import command
+
+    result = CliRunner().invoke(command, ["--python", sys.executable, "--source", str(ROOT), "--runs", "1"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    (run,) = report["runs"]
+    assert run["healthy_s"] is not None, run
+    assert run["status_probes_started_took_exit"][-1][2] == 0
+    assert run["exit_code"] == 0 and run["last_lines"][-1] == "stopped", run
+    assert report["environment_mb"] > 0

@@ -3,10 +3,12 @@
 What a container's HEALTHCHECK sees: the interpreter (``--python``, e.g. a venv built like the
 Dockerfile's install step) runs ``python -m app run`` on the embedded defaults in the source tree
 (``--source``, the image's /app) with a fresh lake, state and runtime directory; ``status`` is polled
-every ``--poll`` seconds until it exits 0. Then SIGTERM (what ``docker stop`` sends) and the time until
-``run`` has drained and exited. The baseline of the same run is ``python -m app --help`` (the interpreter
-and the CLI's imports), so ``healthy_over_floor`` says how much of the start is the pipeline itself.
-Also reports the size of the interpreter's environment (``du`` of ``sys.prefix``).
+every ``--poll`` seconds until it exits 0 (``healthy_s``: when that probe returned; each probe's
+start, duration and exit code are listed, since a probe during the broker's start waits for it).
+Then SIGTERM (what ``docker stop`` sends) and the time until ``run`` has drained and exited.
+The baseline of the same run is ``python -m app --help`` (the interpreter and the CLI's imports),
+so ``healthy_over_floor`` says how much of the start is the pipeline itself. Also reports the size
+of the interpreter's environment (``du`` of ``sys.prefix``).
 
 Prints one JSON document.
 """
@@ -62,11 +64,13 @@ def _one_start(python: str, source: Path, poll: float, timeout: float) -> dict[s
         began = time.perf_counter()
         run = subprocess.Popen([python, "-m", "app", "run"], cwd=source, env=env, stdout=log, stderr=subprocess.STDOUT)
         healthy_s = None
-        probes = 0
+        probes: list[tuple[float, float, int]] = []  # (started, took, exit code) of each status probe
         try:
             while time.perf_counter() - began < timeout and run.poll() is None:
-                probes += 1
+                started = time.perf_counter()
                 status = subprocess.run([python, "-m", "app", "status"], cwd=source, env=env, capture_output=True)
+                took = time.perf_counter() - started
+                probes.append((round(started - began, 2), round(took, 2), status.returncode))
                 if status.returncode == 0:
                     healthy_s = time.perf_counter() - began
                     break
@@ -84,7 +88,7 @@ def _one_start(python: str, source: Path, poll: float, timeout: float) -> dict[s
         tail = (tmp / "run.log").read_text().splitlines()[-3:]
     return {
         "healthy_s": None if healthy_s is None else round(healthy_s, 2),
-        "status_probes": probes,
+        "status_probes_started_took_exit": probes,
         "floor_help_s": round(floor, 2),
         "healthy_over_floor": None if healthy_s is None else round(healthy_s / floor, 1),
         "sigterm_to_exit_s": round(stop_s, 2),
