@@ -26,7 +26,7 @@ RUN apt-get update \
     && apt-get install --yes --no-install-recommends tini=0.19.0-1+b3 \
     && rm -rf /var/lib/apt/lists/* \
     && groupadd --system --gid 10001 app \
-    && useradd --system --uid 10001 --gid app --home-dir /app --shell /usr/sbin/nologin app \
+    && useradd --system --uid 10001 --gid app --create-home --home-dir /home/app --shell /usr/sbin/nologin app \
     && mkdir -p /data \
     && chown app:app /data
 COPY --from=build /opt/venv /opt/venv
