@@ -138,8 +138,8 @@ variable "lake_glacier_days" {
   default     = 180
 
   validation {
-    condition     = var.lake_glacier_days >= 60
-    error_message = "The lake_glacier_days must be at least 60 (30 days in Standard-IA first)."
+    condition     = var.lake_glacier_days >= var.lake_infrequent_access_days + 30
+    error_message = "The lake_glacier_days must be at least lake_infrequent_access_days + 30 (S3 keeps objects 30 days in Standard-IA first)."
   }
 }
 

@@ -1,5 +1,6 @@
 terraform {
-  required_version = ">= 1.7.0"
+  # 1.9: validations that compare variables; 1.7: mock providers in terraform test
+  required_version = ">= 1.9.0"
 
   required_providers {
     aws = {

@@ -90,6 +90,7 @@ run "bad_variables_are_refused" {
     db_backup_retention_days = 0
     app_cpu                  = 300
     log_retention_days       = 7
+    lake_glacier_days        = 40
   }
   expect_failures = [
     var.region,
@@ -101,6 +102,7 @@ run "bad_variables_are_refused" {
     var.db_backup_retention_days,
     var.app_cpu,
     var.log_retention_days,
+    var.lake_glacier_days,
   ]
 }
 
