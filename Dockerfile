@@ -3,7 +3,7 @@
 # defaults (tansu broker, local lake under /data) with the dashboards on 0.0.0.0:8501.
 # Point it at real services with the AUCTION_* / AWS_* variables (see .env.example and compose.yaml).
 # `docker stop` sends SIGTERM: the app stops the generator, drains the workers, runs a last batch and
-# exits; give it time with `docker stop -t 60` (compose.yaml sets stop_grace_period).
+# exits; give it time with `docker stop -t 90` (compose.yaml sets stop_grace_period: 90s).
 
 # ---- build: a virtualenv with the dependencies declared in pyproject.toml ------------------------
 # the same pinned base in both stages (the venv's interpreter path must match)

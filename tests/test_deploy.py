@@ -83,7 +83,8 @@ def test_artefacts_set_only_existing_settings(artefact: str, names: object) -> N
 
 
 def test_env_example_documents_every_setting() -> None:
-    assert setting_names() <= env_example_names()
+    missing = setting_names() - env_example_names()
+    assert not missing, f".env.example does not list these settings (add a line with the default): {sorted(missing)}"
 
 
 def test_the_app_loads_the_environment_compose_gives_it(monkeypatch: pytest.MonkeyPatch) -> None:
