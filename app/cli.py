@@ -455,7 +455,7 @@ def generate_cmd(obj: _Context, events: int, rate: float | None, seed: int, targ
 
 # ---- benchmarks ----------------------------------------------------------------------------------
 
-BENCHMARKS = ("generate", "stream", "batch", "publish")
+BENCHMARKS = ("generate", "stream", "batch", "publish", "startup")
 
 
 @cli.group("bench", invoke_without_command=True)

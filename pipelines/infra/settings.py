@@ -118,6 +118,12 @@ class Settings(BaseSettings):
     worker_max_restarts: int = Field(
         5, ge=0, description="Quick failures (within a minute of starting) of a stream worker before `run` gives up."
     )
+    dashboard_host: str = Field(
+        "127.0.0.1",
+        min_length=1,
+        description="Address the dashboards bind to: loopback by default; the container image sets `0.0.0.0`.",
+    )
+    dashboard_port: int = Field(8501, ge=1, le=65535, description="Port of the dashboards.")
 
     database_timeout_s: float = Field(
         10.0,
