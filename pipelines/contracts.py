@@ -89,7 +89,12 @@ class Event(BaseModel):
 
 
 class User(Event):
-    """A user registered (or updated): topic ``users``, key ``user_id``."""
+    """A user registered (or updated): topic ``users``, key ``user_id``.
+
+    ``rating`` is null when the source does not know it (an imported history's missing value).
+    ``is_anonymous`` marks a stand-in for hidden identities (an import's ``Private`` bidder): one such
+    user per auction, never a person to profile across auctions.
+    """
 
     user_id: str = Field(min_length=1, max_length=64)
     name: str = Field(max_length=TEXT_MAX)
@@ -98,7 +103,8 @@ class User(Event):
     city: str = Field(max_length=TEXT_MAX)
     signup_time: UtcTime
     is_seller: bool
-    rating: int
+    rating: int | None = None
+    is_anonymous: bool = False
 
 
 class Auction(Event):
