@@ -55,6 +55,8 @@ class ImportReport:
     rejects: list[Reject] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
     quarantine_file: str | None = None
+    notes: list[tuple[int, str]] = field(default_factory=list)
+    """Rows that landed with an optional value that was unreadable (stored as unknown): (row, what)."""
 
     def summary(self) -> str:
         counts = ", ".join(f"{topic} {n}" for topic, n in self.imported.items()) or "nothing"
@@ -64,6 +66,8 @@ class ImportReport:
             rules = Counter(r.rule for r in self.rejects)
             text += " (" + ", ".join(f"{rule} {n}" for rule, n in sorted(rules.items())) + ")"
             text += f" -> {self.quarantine_file}"
+        if self.notes:
+            text += f"; {len(self.notes)} unreadable optional values stored as unknown"
         return text
 
     def problems(self, limit: int = 20) -> Iterator[str]:
@@ -72,6 +76,10 @@ class ImportReport:
             yield f"{self.source} row {reject.row}: {reject.reason} [{reject.rule}]"
         if len(self.rejects) > limit:
             yield f"{self.source}: ... and {len(self.rejects) - limit} more rows in {self.quarantine_file}"
+        for row, note in self.notes[:limit]:
+            yield f"{self.source} row {row}: {note} [kept]"
+        if len(self.notes) > limit:
+            yield f"{self.source}: ... and {len(self.notes) - limit} more unreadable optional values"
 
 
 def run_import(
@@ -120,7 +128,7 @@ def _land(
         translation = translate(counted, opening)
         for name, events in translation.events.items():
             writer.write(name, events)
-        rejects = translation.rejects
+        rejects, report.notes = translation.rejects, translation.notes
     else:
         rejects = _import_own(lake, topic, validate_rows(topic, counted), writer)
     if report.rows_read == 0:
