@@ -6,9 +6,9 @@ blank, ``NA``, ``N/A``, ``null``, ``None``, ``NaN`` outside money) are values, n
 field (one with a default: ``reserve_price``, ``final_price``, ``winner_id``, ``fraud_label``, ``rating``, ...)
 they store null (or the default), in a text field that may be empty (``name``, ``email``, ``city``,
 ``title``, ``category``, ``device_id``) the empty text; only a required field (ids, amounts, times, codes)
-that is missing rejects the row. ``country`` is the exception: ``NA`` is Namibia. A failure becomes a :class:`Reject` whose rule says what
-kind of problem it is (``bad_number``, ``bad_date``, ``negative_amount``, ``missing_value``, ...) and
-whose reason names the field and the offending value.
+that is missing rejects the row. ``country`` is the exception: ``NA`` is Namibia. A failure becomes a
+:class:`Reject` whose rule says what kind of problem it is (``bad_number``, ``bad_date``,
+``negative_amount``, ``missing_value``, ...) and whose reason names the field and the offending value.
 """
 
 from __future__ import annotations

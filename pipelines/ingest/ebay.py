@@ -195,7 +195,6 @@ def _auction_id(text: dict[str, str]) -> str:
 def _merge_facts(auction: _Auction, number: int, text: dict[str, str], out: Translation) -> None:
     """Record this row's auction columns. A value that is wrong, or contradicts an earlier row, is a note:
     the bid does not need it, and the auction keeps what it knew."""
-    values: dict[str, Any] = {}
     for name in ("auction_type", "openbid", "price", "item"):
         if is_missing(text[name], money=name in ("openbid", "price")):
             continue
@@ -232,11 +231,10 @@ def _parse_bid(number: int, text: dict[str, str], values: dict[str, Any], out: T
     bidtime = _number(text, "bidtime", "bad_date")
     if bidtime < 0:
         raise _Bad("outside_window", f"bidtime: {bidtime:g} days is before the auction opened")
-    bidder: str | None = text["bidder"]
-    if is_missing(bidder) or bidder.lower() in ANONYMOUS:
-        bidder = None
-    elif len(bidder) > 40:
-        raise _Bad("bad_value", f"bidder: longer than 40 characters (got {bidder[:50]!r})")
+    name = text["bidder"]
+    bidder: str | None = None if is_missing(name) or name.lower() in ANONYMOUS else name
+    if len(name) > 40:
+        raise _Bad("bad_value", f"bidder: longer than 40 characters (got {name[:50]!r})")
     rating: int | None = None
     rating_text = text["bidderrate"]
     if bidder is not None and not is_missing(rating_text):
