@@ -91,7 +91,8 @@ class Event(BaseModel):
 class User(Event):
     """A user registered (or updated): topic ``users``, key ``user_id``.
 
-    ``rating`` is null when the source does not know it (an imported history's missing value).
+    ``rating`` and ``signup_time`` are null when the source does not know them (an imported history's
+    missing values: the eBay file has neither signup dates nor, on some rows, a rating).
     ``is_anonymous`` marks a stand-in for hidden identities (an import's ``Private`` bidder): one such
     user per auction, never a person to profile across auctions.
     """
@@ -101,7 +102,7 @@ class User(Event):
     email: str = Field(max_length=TEXT_MAX)
     country: str = Field(pattern=r"^[A-Z]{2}$")
     city: str = Field(max_length=TEXT_MAX)
-    signup_time: UtcTime
+    signup_time: UtcTime | None = None
     is_seller: bool
     rating: int | None = None
     is_anonymous: bool = False

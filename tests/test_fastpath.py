@@ -46,7 +46,7 @@ def expected(model: Event) -> tuple[Any, ...]:
         return (model.auction_id, model.seller_id, model.category, int(model.start_price * 100), model.currency,
                 ms(model.start_time), ms(model.end_time), model.status, model.winner_id, event_ms)  # fmt: skip
     assert isinstance(model, User)
-    return model.user_id, ms(model.signup_time), event_ms
+    return model.user_id, None if model.signup_time is None else ms(model.signup_time), event_ms
 
 
 def same(a: bytes | str, b: bytes | str) -> bool:
@@ -101,7 +101,7 @@ def auctions() -> st.SearchStrategy[Auction]:
 def users() -> st.SearchStrategy[User]:
     return st.builds(User, event_id=IDS, event_time=UTC_TIMES, schema_version=VERSIONS, user_id=IDS, name=TEXTS,
                      email=TEXTS, country=st.from_regex(r"[A-Z]{2}", fullmatch=True), city=TEXTS,
-                     signup_time=UTC_TIMES, is_seller=st.booleans(),
+                     signup_time=st.none() | UTC_TIMES, is_seller=st.booleans(),
                      rating=st.none() | st.integers(-5, 100) | st.integers(-(2**63), 2**63 - 1),
                      is_anonymous=st.booleans())  # fmt: skip
 

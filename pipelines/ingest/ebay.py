@@ -13,7 +13,8 @@ sellers and no currency, so the import fills them in, the same way on every run:
   start price = ``openbid``, final price = ``price``, winner = the highest bidder (the earliest bid on
   a tie); it emits an ``open`` event at the start and a ``closed`` event at the end;
 - one user per distinct ``bidder`` (id ``ebay:<bidder>``, rating = the highest ``bidderrate`` seen, null
-  when none is known, country ``US``, signed up at ``start``), and one synthetic seller per auction
+  when none is known, country ``US``, signup time null: the file has none, and inventing one would make
+  every bidder a new account to the scorer), and one synthetic seller per auction
   (``ebay-seller:<auctionid>``) because the dataset does not name sellers;
 - eBay's placeholders for a hidden identity (``Private``, ``NA``, blank, ...: :data:`ANONYMOUS`) are not
   one person: each auction's hidden bidders become one anonymous user ``ebay-anon:<auctionid>``
@@ -178,7 +179,7 @@ def _user(
     user_id: str, name: str, rating: int | None, start: dt.datetime, is_seller: bool = False, anonymous: bool = False
 ) -> User:
     fields = {"event_id": f"ebay-user:{user_id}", "event_time": start, "user_id": user_id, "name": name,
-              "email": "", "country": "US", "city": "", "signup_time": start, "is_seller": is_seller,
+              "email": "", "country": "US", "city": "", "signup_time": None, "is_seller": is_seller,
               "rating": rating, "is_anonymous": anonymous}  # fmt: skip
     return User.model_validate(fields)
 

@@ -189,8 +189,8 @@ def fast_auction(value: bytes) -> tuple[str, str, str, int, str, int, int, str, 
     return auction_id, seller_id, category, cents, currency, start_ms, end_ms, status, winner_id, event_ms
 
 
-def fast_user(value: bytes) -> tuple[str, int, int] | None:
-    """``(user_id, signup_time_ms, event_time_ms)`` of a canonical user, else None."""
+def fast_user(value: bytes) -> tuple[str, int | None, int] | None:
+    """``(user_id, signup_time_ms or None when unknown, event_time_ms)`` of a canonical user, else None."""
     try:
         event_id, event_time, version, user_id, name, email, country, city, signup_time, is_seller, rating, anon = (
             _USER(_object(value, len(_USER_FIELDS)))
@@ -209,8 +209,13 @@ def fast_user(value: bytes) -> tuple[str, int, int] | None:
         return None
     if rating is not None and (type(rating) is not int or not -_INT64_MAX - 1 <= rating <= _INT64_MAX):
         return None
-    signup_ms = _epoch_ms(signup_time)
+    if signup_time is None:  # unknown (an imported history): one string value fewer
+        signup_ms, quotes = None, _USER_QUOTES - 2
+    else:
+        signup_ms, quotes = _epoch_ms(signup_time), _USER_QUOTES
+        if signup_ms is None:
+            return None
     event_ms = signup_ms if event_time == signup_time else _epoch_ms(event_time)
-    if signup_ms is None or event_ms is None or value.count(b'"') != _USER_QUOTES:
+    if event_ms is None or value.count(b'"') != quotes:
         return None
     return user_id, signup_ms, event_ms
