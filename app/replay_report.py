@@ -77,7 +77,7 @@ def scorer_report(settings: Settings, runs: dict[str, str], summary: ReplaySumma
     for topic in ("users", "auctions", "bids"):
         mine = {p: r for (t, p), r in ranges.items() if t == topic}
         letters = _rows(lake, "dead-letters", ["error", "source_topic"], runs.get(topic), mine, lineage="source_")
-        errors.update(e.split(" ", 3)[0] if e.startswith("duplicate bid_id") else e for e, s in
+        errors.update("duplicate bid_id" if e.startswith("duplicate bid_id") else e for e, s in
                       zip(letters["error"], letters["source_topic"], strict=True) if s == topic)  # fmt: skip
     out.dead_letters = sum(errors.values())
     out.dead_letters_by_error = dict(errors.most_common())

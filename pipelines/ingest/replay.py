@@ -7,6 +7,10 @@ order; at one instant users come first, then auction openings, bids, and closes 
 is at its end, after its last bid). ``speed`` compresses the history: event time runs ``speed`` times
 faster than the wall clock (86400: a day a second); None sends as fast as the broker takes them.
 
+Each message's Kafka timestamp is strictly later than the one before (the wall clock, or a millisecond
+past the last when sending faster than that), and the worker aligns its input topics by timestamp: every
+replay of a file is consumed in the same order and scored the same (state is per partition).
+
 Nothing here decides whether an event is new: ids are content hashes, so re-sending a file gives events
 that the stream worker names duplicates (a ``bid_id`` it still remembers goes to dead letters) or that
 silver removes by id. The producer gives up after ``AUCTION_BROKER_TIMEOUT_S`` without an
@@ -33,6 +37,7 @@ from pipelines.ingest.read import Reject
 #: at one instant: users, then auction openings, bids, closes
 _RANK = {"users": 0, "open": 1, "bids": 2, "closed": 3}
 Message = tuple[int, str, str, bytes]
+_RERUN = " (re-run the same import: ids are content hashes, nothing is counted twice)"
 
 
 def replay_order(events: dict[str, list[Event]]) -> list[Message]:
@@ -109,16 +114,19 @@ def produce(address: str, settings: Settings, messages: Iterable[Message], speed
     try:
         ensure_topics(address, settings, INPUT_TOPICS)
     except KafkaException as exc:
-        raise UserError(f"replaying to the broker {address} failed: {exc.args[0] if exc.args else exc}") from None
+        reason = exc.args[0] if exc.args else exc
+        raise UserError(f"replaying to the broker {address} failed: {reason}{_RERUN}") from None
     timeout_ms = int(settings.broker_timeout_s * 1000)
     producer = Producer({**producer_config(address), "message.timeout.ms": timeout_ms})
     summary = ReplaySummary(address)
     failures: list[str] = []
+    progress = [time.monotonic()]  # when the queue was last empty or a message last acknowledged
 
     def delivered(err: Any, msg: Any) -> None:
         if err is not None:
             failures.append(str(err))
             return
+        progress[0] = time.monotonic()
         where, offset = (msg.topic(), msg.partition()), msg.offset()
         summary.first_offsets[where] = min(offset, summary.first_offsets.get(where, offset))
         summary.end_offsets[where] = max(offset + 1, summary.end_offsets.get(where, 0))
@@ -126,44 +134,67 @@ def produce(address: str, settings: Settings, messages: Iterable[Message], speed
     pace = _pacer(speed)
     began = time.perf_counter()
     send: Callable[..., None] = producer.produce
+    stamp = 0
+
+    def stalled() -> bool:
+        """A delivery failed, or nothing was acknowledged for the broker timeout while messages wait."""
+        now = time.monotonic()
+        if not len(producer):
+            progress[0] = now
+        elif now - progress[0] > settings.broker_timeout_s:
+            failures.append(f"no acknowledgement for {settings.broker_timeout_s:g} s")
+        return bool(failures)
+
     for sent, (ms, topic, key, value) in enumerate(messages):
-        pace(ms)
+        wait = pace(ms)
+        if wait > 0:  # waiting for the replay clock: serve delivery reports meanwhile
+            producer.poll(wait)
+            if stalled():
+                break
+        # strictly increasing message timestamps (the wall clock, or 1 ms past the last): the worker's
+        # time-aligned consumption then takes each partition's users, auctions and bids in exactly this
+        # order, so a replay is scored the same way every time
+        stamp = max(time.time_ns() // 1_000_000, stamp + 1)
         while True:
             try:
-                send(topic, value, key, on_delivery=delivered)
+                send(topic, value, key, on_delivery=delivered, timestamp=stamp)
                 break
             except BufferError:
                 producer.poll(0.05)
+                if stalled():
+                    break
+        if failures:
+            break
         summary.counts[topic] = summary.counts.get(topic, 0) + 1
         if sent % 1000 == 0:
             producer.poll(0)
-            if failures:
+            if stalled():
                 break
     try:
+        if failures:  # the broker is gone: what is still queued would only time out one by one
+            producer.purge()
         left = producer.flush(settings.broker_timeout_s + 5)
     except KafkaException as exc:  # pragma: no cover - librdkafka fatal error
-        raise UserError(f"replaying to {address} failed: {exc}") from None
+        raise UserError(f"replaying to the broker {address} failed: {exc}{_RERUN}") from None
     summary.seconds = time.perf_counter() - began
     if failures or left:
         problem = failures[0] if failures else f"{left} messages not acknowledged"
-        raise UserError(f"replaying to the broker {address} failed after {settings.broker_timeout_s:g} s: {problem} "
-                        "(re-run the same import: ids are content hashes, nothing is counted twice)")  # fmt: skip
+        raise UserError(f"replaying to the broker {address} failed: {problem}{_RERUN}")
     summary.end_offsets = dict(sorted(summary.end_offsets.items()))
     return summary
 
 
-def _pacer(speed: float | None) -> Callable[[int], None]:
-    """Sleeps so that event time ``ms`` is reached ``(ms - first) / speed`` wall seconds after the first."""
+def _pacer(speed: float | None) -> Callable[[int], float]:
+    """Seconds to wait before sending event time ``ms``: it is due ``(ms - first) / speed`` s after the first."""
     if speed is None:
-        return lambda ms: None
+        return lambda ms: 0.0
     origin: list[float] = []
 
-    def pace(ms: int) -> None:
+    def pace(ms: int) -> float:
         if not origin:
             origin.extend((float(ms), time.monotonic()))
-            return
+            return 0.0
         ahead = origin[1] + (ms - origin[0]) / 1000 / speed - time.monotonic()
-        if ahead > 0.001:
-            time.sleep(ahead)
+        return ahead if ahead > 0.001 else 0.0
 
     return pace
