@@ -71,6 +71,7 @@ def test_the_order_puts_users_and_openings_before_bids_and_closes_after(tmp_path
             assert where[("auctions", key, 0)] < i < where[("auctions", key, 1)]
 
 
+@pytest.mark.integration  # the command starts its own embedded broker
 def test_the_command_alone_scores_the_real_history_and_a_rerun_adds_nothing(settings: Settings, tmp_path: Path) -> None:
     path = tmp_path / "auction.csv"
     path.write_bytes(gzip.decompress((DATA / "ebay_auctions.csv.gz").read_bytes()))

@@ -39,7 +39,7 @@ def write_history(path: Path, bids: int, seed: int) -> int:
     from pipelines.generate import GeneratorConfig
     from pipelines.generate.tables import build
 
-    built = build(GeneratorConfig(seed=seed, events=int(bids * 1.25) + 100, days=7.0))
+    built = build(GeneratorConfig(seed=seed, events=int(bids * 1.4) + 100, days=7.0))
     auctions = pl.from_arrow(built.tables["auctions"])
     assert isinstance(auctions, pl.DataFrame)
     facts = auctions.filter(pl.col("status") == "closed").select(
@@ -48,7 +48,7 @@ def write_history(path: Path, bids: int, seed: int) -> int:
     frame = pl.from_arrow(built.tables["bids"])
     assert isinstance(frame, pl.DataFrame)
     top = frame.group_by("auction_id").agg(pl.col("amount").max().alias("_top"))
-    joined = frame.head(bids).join(facts, on="auction_id").join(top, on="auction_id")
+    joined = frame.join(facts, on="auction_id", maintain_order="left").join(top, on="auction_id").head(bids)
     day_ms = 86_400_000
     bidder_no = pl.col("bidder_id").hash(seed) % 100
     rows = joined.select(

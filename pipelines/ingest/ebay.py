@@ -88,6 +88,8 @@ class _Auction:
     facts: dict[str, Any] = field(default_factory=lambda: dict.fromkeys(_AUCTION_FIELDS))
     first_row: dict[str, int] = field(default_factory=dict)
     rows: list[_Row] = field(default_factory=list)
+    last_columns: tuple[str, ...] = ()
+    """The auction columns of the last row merged (rows of an auction repeat them: parsed once)."""
 
 
 @dataclass
@@ -111,7 +113,9 @@ def translate(rows: Iterable[Row | Reject], start: dt.datetime) -> Translation:
         text = {k: "" if v is None else (v.strip() if isinstance(v, str) else str(v)) for k, v in values.items()}
         try:
             auctionid = _auction_id(text)
-            auction = auctions.setdefault(auctionid, _Auction(auctionid))  # named: it lands whatever follows
+            auction = auctions.get(auctionid)
+            if auction is None:  # named: it lands whatever follows
+                auction = auctions[auctionid] = _Auction(auctionid)
             _merge_facts(auction, number, text, out)
             auction.rows.append(_parse_bid(number, text, values, out))
         except _Bad as bad:
@@ -196,6 +200,9 @@ def _auction_id(text: dict[str, str]) -> str:
 def _merge_facts(auction: _Auction, number: int, text: dict[str, str], out: Translation) -> None:
     """Record this row's auction columns. A value that is wrong, or contradicts an earlier row, is a note:
     the bid does not need it, and the auction keeps what it knew."""
+    columns = (text["auction_type"], text["openbid"], text["price"], text["item"])
+    if columns == auction.last_columns:
+        return  # the same as the auction's previous row: nothing new to learn, nothing to contradict
     for name in ("auction_type", "openbid", "price", "item"):
         if is_missing(text[name], money=name in ("openbid", "price")):
             continue
@@ -211,6 +218,7 @@ def _merge_facts(auction: _Auction, number: int, text: dict[str, str], out: Tran
             first = auction.first_row[key]
             out.notes.append((number, f"{name}: {text[name]!r} differs from row {first} of auction "
                                       f"{auction.auctionid}, which the auction keeps"))  # fmt: skip
+    auction.last_columns = columns
 
 
 def _auction_value(name: str, text: dict[str, str]) -> tuple[str, Any]:

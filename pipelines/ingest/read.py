@@ -50,6 +50,8 @@ def raw_text(values: Any) -> str:
 
 def is_missing(value: Any, money: bool = False) -> bool:
     """Whether a cell holds no value: None, a float NaN (not in money) or one of :data:`MISSING_MARKERS`."""
+    if type(value) is str and len(value) > 4 and value[0] != " " and value[-1] != " ":
+        return False  # longer than any marker, nothing to strip: the common case, decided at once
     if value is None:
         return True
     if isinstance(value, float):
