@@ -42,6 +42,8 @@ def replay(
     from app.broker import broker_address, running_embedded_broker
     from app.stream import WorkerOptions, run_worker
 
+    if speed is not None and speed <= 0:
+        raise UserError("--speed must be more than 0 (event seconds per wall-clock second)")
     own = not settings.broker_address and running_embedded_broker(settings) is None
     with broker_address(settings, attach=True) as address:
         report, summary = run_replay(settings, address, path, fmt, topic, start, speed)

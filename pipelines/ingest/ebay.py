@@ -122,8 +122,7 @@ def translate(rows: Iterable[Row | Reject], start: dt.datetime) -> Translation:
             out.rejects.append(Reject(number, bad.rule, str(bad), raw_text(values)))
     bidders: dict[str, int | None] = {}
     for auction in auctions.values():
-        _auction_events(auction, start, out)
-        for row in auction.rows:
+        for row in _auction_events(auction, start, out):  # users: the bidders of the bids that landed
             if row.bidder is not None:
                 known = [r for r in (bidders.get(row.bidder), row.rating) if r is not None]
                 bidders[row.bidder] = max(known) if known else None
@@ -133,11 +132,13 @@ def translate(rows: Iterable[Row | Reject], start: dt.datetime) -> Translation:
     return out
 
 
-def _auction_events(auction: _Auction, start: dt.datetime, out: Translation) -> None:
+def _auction_events(auction: _Auction, start: dt.datetime, out: Translation) -> list[_Row]:
+    """The auction's open and close events and its bids (``out``); returns the rows whose bid landed."""
     ident = auction.auctionid
     auction_id, seller_id, anon_id = f"ebay:{ident}", f"ebay-seller:{ident}", f"ebay-anon:{ident}"
     days = auction.facts["days"] or _inferred_days([r.bidtime for r in auction.rows])
     placed: list[tuple[Decimal, float, str]] = []
+    landed: list[_Row] = []
     for row in auction.rows:
         if row.bidtime > days:
             reason = f"bidtime: {row.bidtime:g} days is outside the {days}-day auction"
@@ -156,6 +157,7 @@ def _auction_events(auction: _Auction, start: dt.datetime, out: Translation) -> 
             out.rejects.append(replace(reject_for(row.number, exc, None), raw=raw_text(row.values)))
             continue
         out.events["bids"].append(bid)
+        landed.append(row)
         placed.append((row.amount, -row.bidtime, bid.bidder_id))
     best = max(placed) if placed else None
     facts = auction.facts
@@ -172,6 +174,7 @@ def _auction_events(auction: _Auction, start: dt.datetime, out: Translation) -> 
     out.events["users"].append(_user(seller_id, f"eBay seller {ident}", None, start, is_seller=True))
     if any(p[2] == anon_id for p in placed):
         out.events["users"].append(_user(anon_id, f"hidden bidder(s) of auction {ident}", None, start, anonymous=True))
+    return landed
 
 
 def _inferred_days(bidtimes: list[float]) -> int:

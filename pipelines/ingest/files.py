@@ -67,7 +67,7 @@ class ImportReport:
             text += " (" + ", ".join(f"{rule} {n}" for rule, n in sorted(rules.items())) + ")"
             text += f" -> {self.quarantine_file}"
         if self.notes:
-            text += f"; {len(self.notes)} unreadable optional values stored as unknown"
+            text += f"; {len(self.notes)} notes on optional values (rows kept)"
         return text
 
     def problems(self, limit: int = 20) -> Iterator[str]:
