@@ -14,6 +14,7 @@ Silver and gold come from ``python -m app batch`` (under ``run``, the scheduler'
 
 from __future__ import annotations
 
+import gc
 import time
 from collections.abc import Callable
 from typing import Any
@@ -54,6 +55,7 @@ def replay(
         if own:
             echo("no stream worker runs on this broker: scoring the replay here")
             run_worker(settings, address, WorkerOptions(stop_at=summary.end_offsets, commit_interval_s=1.0))
+            gc.collect()  # the worker's Kafka clients go while their broker is up (no "connection refused" logs)
         elif wait:
             wait_scored(address, settings, summary.end_offsets)
         else:

@@ -117,7 +117,8 @@ def produce(address: str, settings: Settings, messages: Iterable[Message], speed
         reason = exc.args[0] if exc.args else exc
         raise UserError(f"replaying to the broker {address} failed: {reason}{_RERUN}") from None
     timeout_ms = int(settings.broker_timeout_s * 1000)
-    producer = Producer({**producer_config(address), "message.timeout.ms": timeout_ms})
+    # librdkafka's own log lines would come on top of the one line a failure gives
+    producer = Producer({**producer_config(address), "message.timeout.ms": timeout_ms, "log_level": 0})
     summary = ReplaySummary(address)
     failures: list[str] = []
     progress = [time.monotonic()]  # when the queue was last empty or a message last acknowledged
