@@ -12,11 +12,12 @@ from app.cli import main
 
 @pytest.mark.integration  # starts the embedded broker and a stream worker
 def test_bench_import_prints_json_with_replay_and_time_to_gold(capsys: Any) -> None:
-    main(["bench", "import", "--bids", "400", "--partitions", "2"])
+    main(["bench", "import", "--bids", "400", "--partitions", "2", "--rounds", "1"])
     report = json.loads(capsys.readouterr().out)
     assert report["benchmark"] == "import" and report["rows"] == 400
-    assert report["replay"]["events"] == report["lake"]["events"] > 400
-    assert report["replay"]["events_per_s"] > 0 and report["to_gold"]["total_s"] >= report["to_gold"]["scored_s"]
-    assert report["scorer"]["bids_scored"] == report["scorer"]["bids_sent"] == 400
-    assert report["scorer"]["dead_letters"] == 0 and report["to_gold"]["fraud_daily_rows"] >= 1
-    assert report["to_gold_over_lake"] > 0
+    (only,) = report["rounds"]
+    assert only["replay"]["events"] == only["lake"]["events"] > 400
+    assert only["replay"]["events_per_s"] > 0 and only["to_gold"]["total_s"] >= only["to_gold"]["scored_s"]
+    assert only["scorer"]["bids_scored"] == only["scorer"]["bids_sent"] == 400
+    assert only["scorer"]["dead_letters"] == 0 and only["to_gold"]["fraud_daily_rows"] >= 1
+    assert report["to_gold_over_lake"]["min"] == only["to_gold_over_lake"] > 0
