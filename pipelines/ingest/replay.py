@@ -79,7 +79,7 @@ def run_replay(
     path: str,
     fmt: str | None = None,
     topic: str = "bids",
-    start: Any = None,
+    start: dt.date | None = None,
     speed: float | None = None,
 ) -> tuple[ImportReport, ReplaySummary]:
     """Translate a file like ``run_import`` (rejects to the lake's quarantine) and send its events."""
