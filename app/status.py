@@ -95,6 +95,12 @@ def report(settings: Settings) -> dict[str, Any]:
     for worker in (run or {}).get("workers", []):
         if not worker["alive"]:
             problems.append(f"{worker['name']} is not running (restarts: {worker['restarts']})")
+    if run is not None and run.get("progress_at"):
+        behind, still = sum(run.get("lag", {}).values()), _age(dt.datetime.fromisoformat(run["progress_at"]))
+        if behind and still > settings.stall_after_s:
+            problems.append(
+                f"the stream workers committed nothing for {still:.0f} s with {behind} messages waiting (stalled)"
+            )
     for job in (run or {}).get("jobs", []):
         if job["last_status"] == "failed":
             problems.append(f"job {job['id']} failed at {job['last_run']} (see ops.job_runs)")

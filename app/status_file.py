@@ -65,6 +65,7 @@ class StatusWriter(threading.Thread):
         self.path = status_path(settings)
         self._last: tuple[float, int, int] | None = None
         self._committed: dict[tuple[str, int], int] = {}
+        self._progress: tuple[int, str] = (-1, dt.datetime.now(dt.UTC).isoformat())
 
     def run(self) -> None:
         """The first file at once (a health check may come early), then one every ``status_every_s``."""
@@ -95,6 +96,9 @@ class StatusWriter(threading.Thread):
                 "scored_per_s": round(max(0, scored - self._last[2]) / elapsed, 1),
             }
         self._last = (moment, count, scored)
+        total = sum(committed.values())
+        if total > self._progress[0]:  # the group committed something since the last look
+            self._progress = (total, dt.datetime.now(dt.UTC).isoformat())
         return {
             **self.base,
             "updated_at": dt.datetime.now(dt.UTC).isoformat(),
@@ -102,6 +106,7 @@ class StatusWriter(threading.Thread):
             **self.parts(),
             "lag": lag(ends, committed),
             "rates": rates,
+            "progress_at": self._progress[1],
         }
 
 

@@ -9,6 +9,7 @@ Quix still wants a state directory, which is private to the process and wiped on
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import logging
 import os
@@ -130,6 +131,40 @@ class Built:
     """The :class:`pipelines.stream.state.StateCache` (recoveries, releases, changelog records)."""
     reader: Any
     """The changelog reader (a confluent-kafka Consumer): the caller closes it."""
+    output: Any
+    """The outputs' :class:`pipelines.stream.outputs.OutputProducer`: the caller closes it."""
+
+
+def unpause(consumer: Any, partitions: list[Any]) -> None:
+    """Resume ``partitions`` in librdkafka as they leave this consumer (revoked or lost).
+
+    Quix's time-alignment buffer pauses a partition whose buffer is full and forgets that on a rebalance
+    (its buffers start afresh), but librdkafka keeps a partition's pause across a rebalance when the same
+    consumer gets it back (confluentinc/confluent-kafka-go#193, apache/kafka#22538). A member dropped and
+    re-admitted (a session timeout on a loaded machine) then never fetches that partition again: the
+    worker lived, polled and scored nothing for good (seen in a 30-minute `run`: every `bids` partition
+    stuck, lag growing by the generator's rate). Resuming on the way out gives a partition back unpaused.
+    """
+    from confluent_kafka import KafkaException
+
+    if consumer is None:  # no consumer behind the callback (a test calling it directly)
+        return
+    with contextlib.suppress(KafkaException):  # the partitions are gone already: nothing is paused any more
+        consumer.resume(partitions)
+
+
+def release_producers(built: Built) -> None:
+    """Free the finished Application's producers while the broker is still up.
+
+    Both live in reference cycles (a delivery callback holding its producer's owner), so they would be
+    freed only when the cycle collector gets to them, after `demo` has stopped the broker: their librdkafka
+    threads would retry it meanwhile and print ``Connection refused`` to the user's terminal.
+    """
+    built.output.close()
+    inner = getattr(getattr(built.app, "_producer", None), "_producer", None)  # Quix's own (changelogs etc.)
+    if inner is not None and getattr(inner, "_inner_producer", None) is not None:
+        inner.flush(0)
+        inner._inner_producer = None
 
 
 def _application_class() -> type:
@@ -145,12 +180,14 @@ def _application_class() -> type:
         on_released: Callable[[set[int]], None] = staticmethod(lambda partitions: None)
 
         def _on_revoke(self, consumer: Any, topic_partitions: list[Any]) -> None:
+            unpause(consumer, topic_partitions)
             try:
                 super()._on_revoke(consumer, topic_partitions)
             finally:
                 self.on_released({tp.partition for tp in topic_partitions})
 
         def _on_lost(self, consumer: Any, topic_partitions: list[Any]) -> None:
+            unpause(consumer, topic_partitions)
             try:
                 super()._on_lost(consumer, topic_partitions)
             finally:
@@ -277,7 +314,7 @@ def build_application(
     )
     app.on_released = state.forget
     define_pipeline(app, processor, inputs, outputs, output, state, limits)
-    return Built(app, processor, state, reader)
+    return Built(app, processor, state, reader, output)
 
 
 def output_limits(settings: Settings, address: str) -> dict[str, int]:
@@ -498,6 +535,7 @@ def _run_once(
             shut_down.set()
         built.reader.close()
         built.processor.sink.close()
+        release_producers(built)
         shutil.rmtree(state_dir, ignore_errors=True)
         summary.bronze_files += built.processor.sink.files_written
         summary.state_recoveries += built.state.recoveries

@@ -97,3 +97,18 @@ def test_draining_waits_until_the_group_committed_every_end_offset(broker_addres
     finally:
         committer.close()
     assert wait_drained(broker_address, settings, {(topic, 0): 5}, timeout_s=30)
+
+
+@pytest.mark.integration
+def test_demo_prints_nothing_from_librdkafka_after_the_broker_stops(tmp_path: Path) -> None:
+    """A user sees the demo's summary and nothing else: no producer left retrying the stopped broker."""
+    env = {**os.environ, "AUCTION_LAKE_URL": str(tmp_path / "lake"), "AUCTION_STATE_DIR": str(tmp_path / "state"),
+           "AUCTION_RUNTIME_DIR": str(tmp_path / "run")}  # fmt: skip
+    env.pop("AUCTION_BROKER_ADDRESS", None)
+    done = subprocess.run(
+        [sys.executable, "-m", "app", "demo", "--events", "3000"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=240,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "demo done" in done.stdout
+    assert [line for line in done.stderr.splitlines() if line.startswith("%")] == []

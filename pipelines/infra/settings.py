@@ -106,6 +106,12 @@ class Settings(BaseSettings):
         gt=0,
         description="A scheduled run missed by at most this many seconds still runs (once: missed runs coalesce).",
     )
+    stall_after_s: float = Field(
+        120.0,
+        gt=0,
+        description="`python -m app status` reports the stream stalled when messages wait and the consumer group "
+        "has committed nothing for this many seconds.",
+    )
     status_every_s: float = Field(
         5.0, gt=0, description="Seconds between `run`'s status lines and its `status.json` updates."
     )

@@ -114,6 +114,12 @@ class OutputProducer(BaseSink):
     def add(self, *args: Any, **kwargs: Any) -> None:  # pragma: no cover - fed through produce()
         raise NotImplementedError("OutputProducer is fed by the pipeline through produce()")
 
+    def close(self) -> None:
+        """Let librdkafka go now, not whenever Python frees this sink: the delivery callback holds this object
+        and the producer holds the callback, a cycle that outlived the worker while its threads retried the
+        stopped broker ("Connection refused" on a finished `demo`'s stderr). Call after the last flush."""
+        del self._producer
+
     def flush(self) -> None:
         left = self._producer.flush(self._flush_timeout_s)
         if self._refused and self.on_refused is not None and not self._errors and not left:
