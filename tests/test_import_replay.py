@@ -22,14 +22,15 @@ import pytest
 from app.batch import run_batch
 from app.broker import EmbeddedBroker
 from app.replay import replay
-from app.replay_report import ScorerReport
+from app.replay_report import ScorerReport, scorer_report
 from app.stream import WorkerOptions, run_worker
 from pipelines.infra.duck import connect
 from pipelines.infra.errors import UserError
 from pipelines.infra.settings import Settings
+from pipelines.infra.topics import broker_run_id
 from pipelines.ingest.ebay import translate
 from pipelines.ingest.read import open_rows
-from pipelines.ingest.replay import produce, replay_order, run_replay
+from pipelines.ingest.replay import ReplaySummary, produce, replay_order, run_replay
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "tests" / "data"
@@ -157,5 +158,26 @@ def test_a_broker_that_goes_away_fails_within_its_timeout_and_a_rerun_completes(
         assert sent.counts == {"users": 17, "auctions": 6, "bids": 30} and report.rejects == []
         summary = run_worker(again, fresh.address, WorkerOptions(stop_at=sent.end_offsets, commit_interval_s=1.0))
         assert summary.stopped_by == "end offsets"
+    run_batch(settings)
+    assert _gold(settings)["bids"] == [(30, 30, 30)]
+
+
+def test_own_format_files_replay_topic_by_topic(own_broker: EmbeddedBroker, settings: Settings, tmp_path: Path) -> None:
+    settings = settings.model_copy(update={"broker_address": own_broker.address})
+    _, rows = open_rows(SAMPLE, Path(SAMPLE).read_bytes(), "ebay")
+    events = translate(rows, dt.datetime(2026, 1, 5, tzinfo=dt.UTC)).events
+    ends: dict[tuple[str, int], int] = {}
+    sent: dict[str, ReplaySummary] = {}
+    for topic in ("users", "auctions", "bids"):  # users and auctions before the bids that need them
+        path = tmp_path / f"{topic}.jsonl"
+        path.write_text("".join(e.model_dump_json() + "\n" for e in events[topic]))
+        report, sent[topic] = run_replay(settings, own_broker.address, str(path), "jsonl", topic)
+        assert report.rejects == [] and sent[topic].counts == {topic: len(events[topic])}
+        ends.update(sent[topic].end_offsets)
+    summary = run_worker(settings, own_broker.address, WorkerOptions(stop_at=ends, commit_interval_s=1.0))
+    assert summary.stopped_by == "end offsets"
+    runs = {name: broker_run_id(own_broker.address, name) for name in ("users", "auctions", "bids")}
+    scored = scorer_report(settings, runs, sent["bids"])
+    assert (scored.bids_sent, scored.bids_scored, scored.dead_letters) == (30, 30, 0)
     run_batch(settings)
     assert _gold(settings)["bids"] == [(30, 30, 30)]
