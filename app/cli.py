@@ -183,16 +183,37 @@ def demo_cmd(obj: _Context, events: int, seed: int) -> None:
               help="For the project's own files: which contract the rows follow.")  # fmt: skip
 @click.option("--start", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
               help="For --format ebay: opening day; bidtime counts days from it [default: 2026-01-05].")  # fmt: skip
+@click.option("--to", "target", type=click.Choice(["lake", "broker"]), default="lake", show_default=True,
+              help="lake: straight into bronze; broker: replay to the input topics for the stream worker.")  # fmt: skip
+@click.option("--speed", type=float, default=None,
+              help="With --to broker: event time runs this many times faster than the clock (86400: a day a "
+                   "second) [default: as fast as possible].")  # fmt: skip
+@click.option("--wait", is_flag=True,
+              help="With --to broker and running workers: wait until they scored it, print the report.")  # fmt: skip
 @pass_ctx
-def import_cmd(obj: _Context, path: str, fmt: str | None, topic: str, start: Any) -> None:
+def import_cmd(
+    obj: _Context, path: str, fmt: str | None, topic: str, start: Any, target: str, speed: float | None, wait: bool
+) -> None:
     """Import historical data from PATH into bronze; rows that break a rule are quarantined, not dropped.
 
     Formats: the project's own CSV / Parquet / JSON lines (columns = the contract fields of --topic) and
     `ebay`, the public online-auctions CSV (columns auctionid, bid, bidtime, bidder, bidderrate, openbid,
-    price, item, auction_type). Re-importing the same file rewrites the same bronze files (idempotent).
+    price, item, auction_type). Missing values (blank, NA, N/A, null, NaN) are null, not errors.
+    Re-importing the same file rewrites the same bronze files (idempotent).
+
+    --to broker sends the events in event-time order to the users/auctions/bids topics, so the stream
+    worker scores them like live traffic (bids-scored, fraud-alerts, bronze; gold after `batch`). With
+    no broker running, it starts the embedded one and scores the replay in this process.
     """
     from pipelines.ingest.files import run_import
 
+    if target == "broker":
+        from app.replay import replay
+
+        replay(obj.settings, path, fmt, topic, start.date() if start else None, speed, wait, click.echo)
+        return
+    if speed is not None or wait:
+        raise UserError("--speed and --wait apply to --to broker only")
     report = run_import(obj.settings, path, fmt, topic, start.date() if start else None)
     for line in report.problems():
         click.echo(line, err=True)
@@ -455,7 +476,8 @@ def generate_cmd(obj: _Context, events: int, rate: float | None, seed: int, targ
 
 # ---- benchmarks ----------------------------------------------------------------------------------
 
-BENCHMARKS = ("generate", "stream", "batch", "publish", "startup")
+#: benchmark modules (app/benchmarks/<name>.py); a trailing _ stands for a command named by a keyword
+BENCHMARKS = ("generate", "stream", "batch", "import_", "publish", "startup")
 
 
 @cli.group("bench", invoke_without_command=True)
@@ -471,7 +493,7 @@ def bench_group(ctx: click.Context) -> None:
 def bench_all(ctx: click.Context) -> None:
     """Run every benchmark with its defaults, one JSON document each."""
     for name in BENCHMARKS:
-        command = bench_group.get_command(ctx, name)
+        command = bench_group.get_command(ctx, name.rstrip("_"))
         if command is not None:
             ctx.invoke(command)
 
@@ -486,7 +508,7 @@ def _register_benchmarks() -> None:
             if exc.name != f"app.benchmarks.{name}":
                 raise
             continue
-        bench_group.add_command(module.command, name)
+        bench_group.add_command(module.command, name.rstrip("_"))
 
 
 _register_benchmarks()

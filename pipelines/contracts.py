@@ -89,16 +89,23 @@ class Event(BaseModel):
 
 
 class User(Event):
-    """A user registered (or updated): topic ``users``, key ``user_id``."""
+    """A user registered (or updated): topic ``users``, key ``user_id``.
+
+    ``rating`` and ``signup_time`` are null when the source does not know them (an imported history's
+    missing values: the eBay file has neither signup dates nor, on some rows, a rating).
+    ``is_anonymous`` marks a stand-in for hidden identities (an import's ``Private`` bidder): one such
+    user per auction, never a person to profile across auctions.
+    """
 
     user_id: str = Field(min_length=1, max_length=64)
     name: str = Field(max_length=TEXT_MAX)
     email: str = Field(max_length=TEXT_MAX)
     country: str = Field(pattern=r"^[A-Z]{2}$")
     city: str = Field(max_length=TEXT_MAX)
-    signup_time: UtcTime
+    signup_time: UtcTime | None = None
     is_seller: bool
-    rating: int
+    rating: int | None = None
+    is_anonymous: bool = False
 
 
 class Auction(Event):

@@ -44,6 +44,7 @@ def user(user_id: str, **over: Any) -> dict[str, Any]:
         "signup_time": at(-48),
         "is_seller": True,
         "rating": 10,
+        "is_anonymous": False,
         **_meta(user_id, at(-48)),
     }
     return {**row, **over}

@@ -46,7 +46,7 @@ def expected(model: Event) -> tuple[Any, ...]:
         return (model.auction_id, model.seller_id, model.category, int(model.start_price * 100), model.currency,
                 ms(model.start_time), ms(model.end_time), model.status, model.winner_id, event_ms)  # fmt: skip
     assert isinstance(model, User)
-    return model.user_id, ms(model.signup_time), event_ms
+    return model.user_id, None if model.signup_time is None else ms(model.signup_time), event_ms
 
 
 def same(a: bytes | str, b: bytes | str) -> bool:
@@ -101,8 +101,9 @@ def auctions() -> st.SearchStrategy[Auction]:
 def users() -> st.SearchStrategy[User]:
     return st.builds(User, event_id=IDS, event_time=UTC_TIMES, schema_version=VERSIONS, user_id=IDS, name=TEXTS,
                      email=TEXTS, country=st.from_regex(r"[A-Z]{2}", fullmatch=True), city=TEXTS,
-                     signup_time=UTC_TIMES, is_seller=st.booleans(),
-                     rating=st.integers(-5, 100) | st.integers(-(2**63), 2**63 - 1))  # fmt: skip
+                     signup_time=st.none() | UTC_TIMES, is_seller=st.booleans(),
+                     rating=st.none() | st.integers(-5, 100) | st.integers(-(2**63), 2**63 - 1),
+                     is_anonymous=st.booleans())  # fmt: skip
 
 
 CANONICAL: dict[str, Callable[[], st.SearchStrategy[Any]]] = {"users": users, "auctions": auctions, "bids": bids}
@@ -167,6 +168,8 @@ def _kind(key: str) -> str:
         return "money"
     if key in ("schema_version", "rating"):
         return "int"
+    if key == "is_anonymous":
+        return "is_seller"
     if key in ("currency", "channel", "status"):
         return "code"
     return key if key in NEAR else "text"
@@ -270,7 +273,7 @@ AUCTION = (
 USER = (
     b'{"event_id":"e-3","event_time":"2026-11-01T00:00:31.576Z","schema_version":1,"user_id":"u-1",'
     b'"name":"Kayla Sullivan","email":"k@example.com","country":"CA","city":"East Melissaport",'
-    b'"signup_time":"2024-04-17T04:41:14.088Z","is_seller":true,"rating":81}'
+    b'"signup_time":"2024-04-17T04:41:14.088Z","is_seller":true,"rating":81,"is_anonymous":false}'
 )
 EXAMPLES = {"bids": BID, "auctions": AUCTION, "users": USER}
 
@@ -371,7 +374,8 @@ def test_auction_prices_may_be_zero_or_null_but_the_start_price_is_positive() ->
 def test_user_country_is_two_capital_letters() -> None:
     record = orjson.loads(USER)
     assert check_guarantee("users", orjson.dumps(record)) is not None
-    for changes in [{"country": c} for c in ["ca", "CAN", "C", "ÀB", "C1"]] + [{"is_seller": 0}, {"rating": 3.0}]:
+    wrong: list[dict[str, Any]] = [{"is_seller": 0}, {"rating": 3.0}, {"is_anonymous": None}]
+    for changes in [{"country": c} for c in ["ca", "CAN", "C", "ÀB", "C1"]] + wrong:
         assert check_guarantee("users", orjson.dumps({**record, **changes})) is None
 
 

@@ -18,7 +18,7 @@ from pipelines.infra.lake import Lake, parse_bronze_file_name
 from pipelines.infra.settings import Settings
 from pipelines.ingest.ebay import EBAY_COLUMNS, translate
 from pipelines.ingest.files import DEFAULT_START, run_import
-from pipelines.ingest.read import Reject
+from pipelines.ingest.read import Reject, is_missing
 
 DATA = Path(__file__).parent / "data"
 SAMPLE = str(DATA / "ebay_sample.csv")
@@ -58,7 +58,7 @@ def test_sample_becomes_auctions_users_and_bids(settings: Settings) -> None:
     assert len({b["bid_id"] for b in bids}) == len({b["event_id"] for b in bids}) == 30
 
     users = {u["user_id"]: u for u in _bronze(settings, "users")}
-    assert users["ebay:cwhite48"]["rating"] == 142 and users["ebay:sonnyboy1"]["rating"] == 0
+    assert users["ebay:cwhite48"]["rating"] == 142 and users["ebay:sonnyboy1"]["rating"] is None  # blank: unknown
     assert users["ebay:kiwisstuff"]["is_seller"] is False  # bid in two auctions, one user
     sellers = [u for u in users.values() if u["is_seller"]]
     assert sorted(u["user_id"] for u in sellers) == [
@@ -107,12 +107,19 @@ def test_malformed_rows_are_quarantined_and_good_rows_land(settings: Settings) -
     report = run_import(settings, MALFORMED, "ebay")
 
     assert report.rows_read == 11
-    assert report.imported["bids"] == 2 and report.imported["auctions"] == 4
+    assert report.imported["bids"] == 6 and report.imported["auctions"] == 4
     assert report.imported["bids"] + len(report.rejects) == report.rows_read  # none vanish
     assert [(r.row, r.rule) for r in report.rejects] == [
-        (3, "bad_number"), (4, "bad_date"), (5, "negative_amount"), (6, "outside_window"), (7, "missing_value"),
-        (8, "bad_row"), (9, "bad_number"), (10, "inconsistent_auction"), (11, "bad_value"),
+        (3, "bad_number"), (4, "bad_date"), (5, "negative_amount"), (6, "outside_window"), (8, "bad_row"),
     ]  # fmt: skip
+    # row 7's blank bidder is the auction's hidden bidder; row 9's rating "zero" is unknown, row 10's price
+    # and row 11's auction_type are the auction's, which keeps its other rows' (177.5, 7 days): the bids land
+    assert "ebay-anon:1638893549" in {b["bidder_id"] for b in _bronze(settings, "bids")}
+    assert [row for row, _ in report.notes] == [9, 10, 11] and "'zero'" in report.notes[0][1]
+    closed = {a["auction_id"]: a for a in _bronze(settings, "auctions") if a["status"] == "closed"}
+    assert closed["ebay:1638893549"]["final_price"] == Decimal("177.50")
+    assert closed["ebay:3020530019"]["end_time"] - closed["ebay:3020530019"]["start_time"] == dt.timedelta(7)
+    assert f"{MALFORMED} row 9: bidderrate: not a whole number (got 'zero')" in "\n".join(report.problems())
     assert "bid: not a number (got 'abc')" in report.rejects[0].reason
     assert report.quarantine_file is not None and "quarantine/import/date=" in report.quarantine_file
     stored = pq.read_table(report.quarantine_file).to_pylist()
@@ -163,3 +170,6 @@ def test_every_row_becomes_one_bid_or_one_reject(rows: list[dict[str, str]]) -> 
     assert {b.auction_id for b in result.events["bids"]} <= auctions
     users = {u.user_id for u in result.events["users"]}
     assert {b.bidder_id for b in result.events["bids"]} <= users
+    named = {r["auctionid"].strip() for r in rows}
+    named = {f"ebay:{a}" for a in named if not is_missing(a) and len(a) <= 40}
+    assert auctions == named  # every auction the file names lands, even without a valid bid

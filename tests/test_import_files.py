@@ -130,9 +130,11 @@ def test_cli_reports_counts_and_one_line_per_bad_row(lake_dir: Path) -> None:
     malformed = str(DATA / "ebay_malformed.csv")
     result = _cli("import", malformed, "--format", "ebay", "--start", "2026-04-01", lake=lake_dir)
     assert result.returncode == 0, result.stderr
-    assert "11 rows read; users 4, auctions 4, bids 2; 9 quarantined" in result.stdout
+    assert "11 rows read; users 7, auctions 4, bids 6; 5 quarantined" in result.stdout
+    assert "; 3 notes on optional values (rows kept)" in result.stdout
     lines = result.stderr.splitlines()
-    assert len(lines) == 9 and all(line.startswith(f"{malformed} row ") for line in lines)
+    assert len(lines) == 5 + 3 and all(line.startswith(f"{malformed} row ") for line in lines)
+    assert sum(line.endswith("[kept]") for line in lines) == 3
     assert f"{malformed} row 5: bid: negative amount (got '-150') [negative_amount]" in lines
     assert (lake_dir / "bronze" / "auctions" / "date=2026-04-01").is_dir()
 
@@ -143,6 +145,11 @@ def test_cli_reports_counts_and_one_line_per_bad_row(lake_dir: Path) -> None:
         (("import", "/no/such.csv"), "error: /no/such.csv: no such file"),
         (("import", str(DATA / "ebay_sample.csv"), "--start", "2026-01-01"), "--start only applies"),
         (("import", str(DATA / "ebay_sample.csv"), "--format", "ebay", "--topic", "users"), "--topic does not"),
+        (("import", str(DATA / "ebay_sample.csv"), "--format", "ebay", "--speed", "10"), "apply to --to broker only"),
+        (
+            ("import", str(DATA / "ebay_sample.csv"), "--format", "ebay", "--to", "broker", "--speed", "0"),
+            "--speed must be more than 0",
+        ),
     ],
 )
 def test_cli_bad_input_is_one_line_exit_1(lake_dir: Path, args: tuple[str, ...], message: str) -> None:
@@ -153,9 +160,9 @@ def test_cli_bad_input_is_one_line_exit_1(lake_dir: Path, args: tuple[str, ...],
 
 def test_import_to_s3_lake(s3_settings: Settings) -> None:
     report = run_import(s3_settings, str(DATA / "ebay_malformed.csv"), "ebay")
-    assert report.imported == {"users": 4, "auctions": 4, "bids": 2} and len(report.rejects) == 9
+    assert report.imported == {"users": 7, "auctions": 4, "bids": 6} and len(report.rejects) == 5
     lake = Lake.from_settings(s3_settings)
-    assert len(_bronze(s3_settings, "bids")) == 2
+    assert len(_bronze(s3_settings, "bids")) == 6
     assert lake.list_files("quarantine/import") == [report.quarantine_file]
     assert report.files == [f for t in ("users", "auctions", "bids") for f in lake.list_files(f"bronze/{t}")]
 

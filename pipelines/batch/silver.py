@@ -66,7 +66,7 @@ def _dedup_then_rules(bronze: pl.LazyFrame) -> pl.LazyFrame:
 def classify_users(bronze: pl.LazyFrame) -> pl.LazyFrame:
     """Users from all days' bronze: the newest valid event per ``user_id`` is the user."""
     lf = _dedup_then_rules(bronze)
-    lf = rules.required(lf, ["event_id", "event_time", "user_id", "signup_time", "is_seller", "country"])
+    lf = rules.required(lf, ["event_id", "event_time", "user_id", "is_seller", "country"])  # signup may be unknown
     lf = rules.valid_timestamps(lf, ["event_time", "signup_time"])
     lf = rules.country_code(lf)
     return rules.mark_superseded(lf, "user_id", pl.col("event_time").dt.epoch("ms"))

@@ -104,6 +104,7 @@ def build(config: GeneratorConfig) -> Built:
             _times(signup[u_idx]),
             pa.array(_col(users.is_seller, np.uint8)[u_idx].astype(bool)),
             pa.array(np.asarray(users.rating, dtype=np.int64)[u_idx]),
+            pa.array(np.zeros(n_users, dtype=bool)),
         ],
         schema=arrow_schema(User),
     )

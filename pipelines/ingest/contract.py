@@ -1,9 +1,14 @@
 """Check rows of the project's own format against the event contracts (pure: rows in, events/rejects out).
 
 The project's own files (CSV, Parquet, JSON lines) have the contract's field names as columns, so each
-row is validated by the topic's pydantic model. A failure becomes a :class:`Reject` whose rule says what
-kind of problem it is (``bad_number``, ``bad_date``, ``negative_amount``, ``missing_value``, ...) and
-whose reason names the field and the offending value.
+row is validated by the topic's pydantic model. Missing values (:data:`~pipelines.ingest.read.MISSING_MARKERS`:
+blank, ``NA``, ``N/A``, ``null``, ``None``, ``NaN`` outside money) are values, not errors: in an optional
+field (one with a default: ``reserve_price``, ``final_price``, ``winner_id``, ``fraud_label``, ``rating``, ...)
+they store null (or the default), in a text field that may be empty (``name``, ``email``, ``city``,
+``title``, ``category``, ``device_id``) the empty text; only a required field (ids, amounts, times, codes)
+that is missing rejects the row. ``country`` is the exception: ``NA`` is Namibia. A failure becomes a
+:class:`Reject` whose rule says what kind of problem it is (``bad_number``, ``bad_date``,
+``negative_amount``, ``missing_value``, ...) and whose reason names the field and the offending value.
 """
 
 from __future__ import annotations
@@ -13,10 +18,10 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 import pyarrow as pa
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from pipelines.contracts import TOPIC_MODELS, Event, arrow_schema
-from pipelines.ingest.read import Reject, Row, raw_text
+from pipelines.ingest.read import Reject, Row, is_missing, raw_text
 
 IMPORT_TOPICS = ("bids", "auctions", "users")
 #: columns a lake export carries besides the contract: the hive partition column of the views
@@ -24,6 +29,8 @@ IGNORED_COLUMNS = frozenset({"date"})
 _TIME_FIELDS = {"event_time", "bid_time", "start_time", "end_time", "signup_time"}
 _MONEY_FIELDS = {"amount", "start_price", "reserve_price", "final_price"}
 _SHORT_OFFSET = re.compile(r"\d[+-]\d\d$")
+#: text fields where "NA" and the like are real values (ISO 3166: NA is Namibia)
+_LITERAL_FIELDS = frozenset({"country"})
 
 
 def contract_columns(topic: str) -> tuple[list[str], list[str]]:
@@ -37,14 +44,20 @@ def contract_columns(topic: str) -> tuple[list[str], list[str]]:
 def validate_rows(topic: str, rows: Iterable[Row | Reject]) -> Iterator[tuple[int, Event] | Reject]:
     """Each row as ``(row number, validated event)`` of the topic's contract, or a reject saying why not."""
     model = TOPIC_MODELS[topic]
-    schema = arrow_schema(model)
-    texts = {f.name for f in schema if pa.types.is_string(f.type) and not f.nullable}  # "" is a valid value
+    kinds = _field_kinds(model)
     for item in rows:
         if isinstance(item, Reject):
             yield item
             continue
         number, values = item
-        clean = {k: _clean(k, v, k in texts) for k, v in values.items() if not _ignored(k)}
+        clean: dict[str, Any] = {}
+        for key, value in values.items():
+            if _ignored(key):
+                continue
+            kind = kinds.get(key, "required")
+            if kind == "optional" and is_missing(value, money=key in _MONEY_FIELDS):
+                continue  # the field's default (null)
+            clean[key] = _clean(key, value, kind)
         try:
             yield number, model.model_validate(clean)
         except ValidationError as exc:
@@ -88,13 +101,40 @@ def _is_negative(value: Any) -> bool:
         return False
 
 
-def _clean(field: str, value: Any, text: bool) -> Any:
-    """Blank is missing (except in a required text field); ``+00`` offsets (PostgreSQL/DuckDB text output)
-    become ISO ``+00:00``."""
-    if not isinstance(value, str) or text:
-        return value
-    if not value.strip():
+def _field_kinds(model: type[Event]) -> dict[str, str]:
+    """Per field: ``optional`` (has a default), ``empty_ok`` (text where "" is valid), ``literal`` (text
+    where every marker but blank is a real value: ``country``) or ``required``."""
+    kinds: dict[str, str] = {}
+    for field in arrow_schema(model):
+        info = model.model_fields[field.name]
+        if not info.is_required():
+            kinds[field.name] = "optional"
+        elif field.name in _LITERAL_FIELDS:
+            kinds[field.name] = "literal"
+        elif pa.types.is_string(field.type) and _accepts_empty(info.rebuild_annotation()):
+            kinds[field.name] = "empty_ok"
+    return kinds
+
+
+def _accepts_empty(annotation: Any) -> bool:
+    try:
+        TypeAdapter(annotation).validate_python("")
+    except ValidationError:
+        return False
+    return True
+
+
+def _clean(field: str, value: Any, kind: str) -> Any:
+    """A missing value as the field takes it ("" in text that may be empty, else None for the contract to
+    reject); ``+00`` offsets (PostgreSQL/DuckDB text output) become ISO ``+00:00``."""
+    if kind == "empty_ok":
+        return "" if is_missing(value) else value
+    if kind == "literal":
+        return None if value is None or (isinstance(value, str) and not value.strip()) else value
+    if is_missing(value, money=field in _MONEY_FIELDS):
         return None
+    if not isinstance(value, str):
+        return value
     if field in _TIME_FIELDS and _SHORT_OFFSET.search(value):
         return value + ":00"
     return value

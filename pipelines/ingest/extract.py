@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipelines.contracts import SCHEMA_VERSION, TOPIC_KEYS, bronze_schema
+from pipelines.contracts import SCHEMA_VERSION, TOPIC_KEYS, TOPIC_MODELS, bronze_schema
 from pipelines.infra.lake import Lake, bronze_file_name, date_partition
 from pipelines.infra.migrate import migrate
 from pipelines.infra.postgres import columns as table_columns
@@ -182,8 +182,16 @@ def fetch(conn: psycopg.Connection, topic: str, window: Window) -> pa.Table:
     arrays["_offset"] = pa.array(range(n), pa.int64())
     arrays["_key"] = arrays[key]
     arrays["_ingest_time"] = pa.array([window.until] * n, schema.field("_ingest_time").type)
-    out = [arrays[f.name] if f.name in arrays else pa.nulls(n, f.type) for f in schema]
+    out = [arrays[f.name] if f.name in arrays else _absent(topic, f, n) for f in schema]
     return pa.Table.from_arrays(out, schema=schema)
+
+
+def _absent(topic: str, column: pa.Field, n: int) -> pa.Array:
+    """A contract column the database table lacks: null, or the contract's default where it is required
+    (``is_anonymous``: an operational user is a real account)."""
+    if column.nullable:
+        return pa.nulls(n, column.type)
+    return pa.array([TOPIC_MODELS[topic].model_fields[column.name].default] * n, column.type)
 
 
 def bronze_parts(table: pa.Table, topic: str, run: str) -> list[tuple[str, pa.Table]]:

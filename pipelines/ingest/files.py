@@ -55,6 +55,8 @@ class ImportReport:
     rejects: list[Reject] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
     quarantine_file: str | None = None
+    notes: list[tuple[int, str]] = field(default_factory=list)
+    """Rows that landed with an optional value that was unreadable (stored as unknown): (row, what)."""
 
     def summary(self) -> str:
         counts = ", ".join(f"{topic} {n}" for topic, n in self.imported.items()) or "nothing"
@@ -64,6 +66,8 @@ class ImportReport:
             rules = Counter(r.rule for r in self.rejects)
             text += " (" + ", ".join(f"{rule} {n}" for rule, n in sorted(rules.items())) + ")"
             text += f" -> {self.quarantine_file}"
+        if self.notes:
+            text += f"; {len(self.notes)} notes on optional values (rows kept)"
         return text
 
     def problems(self, limit: int = 20) -> Iterator[str]:
@@ -72,12 +76,27 @@ class ImportReport:
             yield f"{self.source} row {reject.row}: {reject.reason} [{reject.rule}]"
         if len(self.rejects) > limit:
             yield f"{self.source}: ... and {len(self.rejects) - limit} more rows in {self.quarantine_file}"
+        for row, note in self.notes[:limit]:
+            yield f"{self.source} row {row}: {note} [kept]"
+        if len(self.notes) > limit:
+            yield f"{self.source}: ... and {len(self.notes) - limit} more unreadable optional values"
 
 
-def run_import(
+@dataclass
+class OpenedImport:
+    """A file checked and opened for import: its lake, its (empty) report, its rows and the eBay opening time."""
+
+    lake: Lake
+    report: ImportReport
+    rows: Iterator[Row | Reject]
+    topic: str
+    opening: dt.datetime
+
+
+def open_import(
     settings: Settings, path: str, fmt: str | None = None, topic: str = "bids", start: dt.date | None = None
-) -> ImportReport:
-    """Import one file into the lake's bronze layer; returns the report (raises UserError on a bad file)."""
+) -> OpenedImport:
+    """Check the options and the file's columns, name the run; one UserError line on a bad file or option."""
     fmt = fmt or guess_format(path)
     if fmt == "ebay" and topic != "bids":
         raise UserError("--topic does not apply to --format ebay: it yields users, auctions and bids together")
@@ -99,36 +118,54 @@ def run_import(
     lake = Lake.from_settings(settings)
     lake.check_writable()
     report = ImportReport(source=path, fmt=fmt, run=run)
-    try:
-        return _land(lake, report, rows, topic, dt.datetime.combine(opening, dt.time(), dt.UTC))
-    except _lake_errors() as exc:  # the lake failed mid-way (S3 down, credentials revoked): files are whole or absent
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise UserError(f"{path}: writing to the lake {lake.url} failed: {reason}; re-run the same import to finish "
-                        "(it rewrites the same files)") from None  # fmt: skip
+    return OpenedImport(lake, report, _counting(rows, report), topic, dt.datetime.combine(opening, dt.time(), dt.UTC))
 
 
-def _land(
-    lake: Lake, report: ImportReport, rows: Iterable[Row | Reject], topic: str, opening: dt.datetime
+def run_import(
+    settings: Settings, path: str, fmt: str | None = None, topic: str = "bids", start: dt.date | None = None
 ) -> ImportReport:
+    """Import one file into the lake's bronze layer; returns the report (raises UserError on a bad file)."""
+    opened = open_import(settings, path, fmt, topic, start)
+    try:
+        return _land(opened)
+    except lake_errors() as exc:
+        raise lake_failure(opened, exc) from None
+
+
+def lake_failure(opened: OpenedImport, exc: Exception) -> UserError:
+    """The one line for a lake that failed mid-way (S3 down, credentials revoked): files are whole or absent."""
+    reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return UserError(f"{opened.report.source}: writing to the lake {opened.lake.url} failed: {reason}; re-run "
+                     "the same import to finish (it rewrites the same files)")  # fmt: skip
+
+
+def finish_report(opened: OpenedImport, rejects: list[Reject], now: dt.datetime) -> None:
+    """The report's rejects (by row) and their quarantine file; a file without data rows is one line."""
+    report = opened.report
+    if report.rows_read == 0:
+        raise UserError(f"{report.source}: no data rows after the header")
+    report.rejects = sorted(rejects, key=lambda r: r.row)
+    report.quarantine_file = write_quarantine(opened.lake, report.run, report.source, report.fmt, report.rejects, now)
+
+
+def _land(opened: OpenedImport) -> ImportReport:
     """Translate/validate the rows and write bronze and the quarantine; fills in and returns the report."""
-    path, fmt, run = report.source, report.fmt, report.run
+    lake, report = opened.lake, opened.report
     now = dt.datetime.now(dt.UTC)
-    writer = BronzeWriter(lake, run, now)
-    counted = _counting(rows, report)
-    if fmt == "ebay":
+    writer = BronzeWriter(lake, report.run, now)
+    if report.fmt == "ebay":
         # all rows of an auction are needed to name its winner; the public files are small (~11k rows)
-        translation = translate(counted, opening)
+        translation = translate(opened.rows, opened.opening)
         for name, events in translation.events.items():
             writer.write(name, events)
-        rejects = translation.rejects
+        rejects, report.notes = translation.rejects, translation.notes
     else:
-        rejects = _import_own(lake, topic, validate_rows(topic, counted), writer)
+        rejects = _import_own(lake, opened.topic, validate_rows(opened.topic, opened.rows), writer)
     if report.rows_read == 0:
-        raise UserError(f"{path}: no data rows after the header")
+        raise UserError(f"{report.source}: no data rows after the header")
     writer.finish()
     report.imported, report.files = writer.counts, writer.files
-    report.rejects = sorted(rejects, key=lambda r: r.row)
-    report.quarantine_file = write_quarantine(lake, run, path, fmt, report.rejects, now)
+    finish_report(opened, rejects, now)
     return report
 
 
@@ -159,7 +196,7 @@ def _import_own(
     return rejects
 
 
-def _lake_errors() -> tuple[type[Exception], ...]:
+def lake_errors() -> tuple[type[Exception], ...]:
     """What a failing lake raises: OSError (local, s3fs) and botocore's own errors (not OSErrors)."""
     from botocore.exceptions import BotoCoreError, ClientError
 

@@ -23,6 +23,10 @@ from typing import Any
 from pipelines.infra.errors import UserError
 
 FORMATS = ("csv", "parquet", "jsonl", "ebay")
+#: how files spell "no value": blank, R's ``NA``, spreadsheets' ``N/A``, SQL/JSON ``null``, Python's ``None``
+#: and pandas' ``NaN`` (compared case-insensitively, spaces around ignored). ``NaN`` is not missing in a
+#: money column: there it means a float conversion went wrong, and the row is a bad number.
+MISSING_MARKERS = frozenset({"", "na", "n/a", "null", "none", "nan"})
 SUFFIXES = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".jsonl": "jsonl", ".ndjson": "jsonl"}
 
 
@@ -42,6 +46,20 @@ Row = tuple[int, dict[str, Any]]
 def raw_text(values: Any) -> str:
     """A row as one line of JSON text, for the quarantine (any value, never fails)."""
     return json.dumps(values, default=str, ensure_ascii=False)
+
+
+def is_missing(value: Any, money: bool = False) -> bool:
+    """Whether a cell holds no value: None, a float NaN (not in money) or one of :data:`MISSING_MARKERS`."""
+    if type(value) is str and len(value) > 4 and value[0] != " " and value[-1] != " ":
+        return False  # longer than any marker, nothing to strip: the common case, decided at once
+    if value is None:
+        return True
+    if isinstance(value, float):
+        return value != value and not money
+    if not isinstance(value, str):
+        return False
+    text = value.strip().lower()
+    return text in MISSING_MARKERS and not (money and text == "nan")
 
 
 def guess_format(path: str) -> str:

@@ -34,7 +34,7 @@ _AUCTION_FIELDS = ("event_id", "event_time", "schema_version", "auction_id", "se
                    "start_price", "reserve_price", "currency", "start_time", "end_time", "status", "final_price",
                    "winner_id")  # fmt: skip
 _USER_FIELDS = ("event_id", "event_time", "schema_version", "user_id", "name", "email", "country", "city",
-                "signup_time", "is_seller", "rating")  # fmt: skip
+                "signup_time", "is_seller", "rating", "is_anonymous")  # fmt: skip
 _BID, _AUCTION, _USER = itemgetter(*_BID_FIELDS), itemgetter(*_AUCTION_FIELDS), itemgetter(*_USER_FIELDS)
 # Without backslashes every '"' delimits a key or a string value, so a canonical value holds exactly 2 per
 # key plus 2 per string value (times and money are strings; + 2 per optional one that is not null). A
@@ -189,11 +189,11 @@ def fast_auction(value: bytes) -> tuple[str, str, str, int, str, int, int, str, 
     return auction_id, seller_id, category, cents, currency, start_ms, end_ms, status, winner_id, event_ms
 
 
-def fast_user(value: bytes) -> tuple[str, int, int] | None:
-    """``(user_id, signup_time_ms, event_time_ms)`` of a canonical user, else None."""
+def fast_user(value: bytes) -> tuple[str, int | None, int] | None:
+    """``(user_id, signup_time_ms or None when unknown, event_time_ms)`` of a canonical user, else None."""
     try:
-        event_id, event_time, version, user_id, name, email, country, city, signup_time, is_seller, rating = _USER(
-            _object(value, len(_USER_FIELDS))
+        event_id, event_time, version, user_id, name, email, country, city, signup_time, is_seller, rating, anon = (
+            _USER(_object(value, len(_USER_FIELDS)))
         )
     except (ValueError, KeyError):
         return None
@@ -205,10 +205,17 @@ def fast_user(value: bytes) -> tuple[str, int, int] | None:
         return None
     if type(country) is not str or len(country) != 2 or not (country.isascii() and country.isalpha()):
         return None
-    if not country.isupper() or type(rating) is not int or not -_INT64_MAX - 1 <= rating <= _INT64_MAX:
+    if not country.isupper() or type(anon) is not bool:
         return None
-    signup_ms = _epoch_ms(signup_time)
+    if rating is not None and (type(rating) is not int or not -_INT64_MAX - 1 <= rating <= _INT64_MAX):
+        return None
+    if signup_time is None:  # unknown (an imported history): one string value fewer
+        signup_ms, quotes = None, _USER_QUOTES - 2
+    else:
+        signup_ms, quotes = _epoch_ms(signup_time), _USER_QUOTES
+        if signup_ms is None:
+            return None
     event_ms = signup_ms if event_time == signup_time else _epoch_ms(event_time)
-    if signup_ms is None or event_ms is None or value.count(b'"') != _USER_QUOTES:
+    if event_ms is None or value.count(b'"') != quotes:
         return None
     return user_id, signup_ms, event_ms

@@ -80,7 +80,9 @@ _FIELDS: dict[str, Callable[[Any], tuple[Any, ...]]] = {
         a.auction_id, a.seller_id, a.category, int(a.start_price * 100), a.currency, to_epoch_ms(a.start_time),
         to_epoch_ms(a.end_time), a.status, a.winner_id, to_epoch_ms(a.event_time),
     ),
-    "users": lambda u: (u.user_id, to_epoch_ms(u.signup_time), to_epoch_ms(u.event_time)),
+    "users": lambda u: (
+        u.user_id, None if u.signup_time is None else to_epoch_ms(u.signup_time), to_epoch_ms(u.event_time),
+    ),
 }  # fmt: skip
 
 

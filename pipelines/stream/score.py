@@ -119,8 +119,11 @@ class UserDirectory:
     def __init__(self) -> None:
         self.signup_ms: dict[str, int] = {}
 
-    def add(self, user_id: str, signup_ms: int) -> None:
-        self.signup_ms[user_id] = signup_ms
+    def add(self, user_id: str, signup_ms: int | None) -> None:
+        if signup_ms is None:  # not known (an imported history): the account's age is unknown
+            self.signup_ms.pop(user_id, None)
+        else:
+            self.signup_ms[user_id] = signup_ms
 
 
 def alert_id(bidder_id: str, auction_id: str) -> str:
