@@ -48,7 +48,13 @@ COLUMNS = {
     "seller_stats": ["seller_id", "auctions", "auctions_sold", "gmv", "avg_final_price", "flagged_bid_share"],
     "fraud_daily": ["date", "scored_bids", "flagged_bids", "alerts", "flagged_bidders"],
     "hourly_activity": ["hour", "bids", "bidders", "auctions_opened"],
-}
+    # added for the dashboards' date and category filters (one row per auction instead of 10M bids)
+    "auction_results": [
+        "date", "category", "auction_id", "seller_id", "status", "sold", "start_time", "end_time",
+        "start_price_usd", "final_price_usd", "fee_usd", "price_increase_pct", "bids", "late_bids",
+        "hours_to_first_bid",
+    ],
+}  # fmt: skip
 
 
 def _table(table: str, rows: list[dict[str, Any]]) -> pl.DataFrame:
@@ -79,7 +85,7 @@ def _run(name: str, con: Any) -> list[tuple[Any, ...]]:
     for column, dtype in frame.schema.items():
         if column in {"bids", "auctions", "auctions_bid", "auctions_won", "auctions_sold", "alerts", "bidders"}:
             assert dtype == pl.Int64, (column, dtype)
-        if column in {"gmv", "fees", "total_spend", "avg_final_price"}:
+        if column in {"gmv", "fees", "total_spend", "avg_final_price", "start_price_usd", "final_price_usd", "fee_usd"}:
             assert dtype == pl.Decimal(18, 2), (column, dtype)
     return frame.rows()
 
@@ -205,6 +211,62 @@ CASES: list[tuple[str, str, dict[str, Any], list[tuple[Any, ...]]]] = [
             "alerts": [alert("al1"), alert("al2", bidder_id="b2"), alert("al3", alert_time=at(24))],
         },
         [(D0, 3, 2, 2, 1), (D1, 0, 0, 1, 0)],
+    ),
+    (
+        "auction_results",
+        "prices in USD, fees, bids, late bids (last 5 % of the window), hours to the first bid",
+        {
+            "auctions": [
+                _sold("a1", "b1", "15.00"),
+                closed("a2", None, None),
+                auction("o1"),  # still open
+                _sold("e1", "b2", "100.00", currency="EUR", category="toys", start_price=Decimal("50.00")),
+            ],
+            "bids": [
+                bid("1", "a1", bid_time=at(1)),
+                bid("2", "a1", bid_time=at(9.6)),  # window 0-10 h: after 9.5 h is the last 5 %
+                bid("3", "e1", "b2", bid_time=at(2)),
+            ],
+        },
+        [
+            (
+                D0,
+                "books",
+                "a1",
+                "s1",
+                "closed",
+                True,
+                at(0),
+                at(10),
+                Decimal("10.00"),
+                Decimal("15.00"),
+                Decimal("2.29"),
+                50.0,
+                2,
+                1,
+                1.0,
+            ),
+            (D0, "books", "a2", "s1", "closed", False, at(0), at(10), Decimal("10.00"), None, None, None, 0, 0, None),
+            (D0, "books", "o1", "s1", "open", False, at(0), at(10), Decimal("10.00"), None, None, None, 0, 0, None),
+            # 100 EUR = 108 USD: 13.25 % + 0.30
+            (
+                D0,
+                "toys",
+                "e1",
+                "s1",
+                "closed",
+                True,
+                at(0),
+                at(10),
+                Decimal("54.00"),
+                Decimal("108.00"),
+                Decimal("14.61"),
+                100.0,
+                1,
+                0,
+                2.0,
+            ),
+        ],
     ),
     (
         "hourly_activity",

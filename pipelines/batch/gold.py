@@ -32,6 +32,7 @@ GOLD_TABLES = (
     "seller_stats",
     "fraud_daily",
     "hourly_activity",
+    "auction_results",
 )
 #: silver views the gold queries read
 SILVER_TABLES = ("users", "auctions", "bids", "fraud_alerts")

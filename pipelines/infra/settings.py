@@ -113,6 +113,16 @@ class Settings(BaseSettings):
         5, ge=0, description="Quick failures (within a minute of starting) of a stream worker before `run` gives up."
     )
 
+    dashboard_host: str = Field(
+        "127.0.0.1",
+        min_length=1,
+        description="Address the dashboards bind to (`dashboard` and `run`); loopback unless set, e.g. `0.0.0.0` "
+        "in a container.",
+    )
+    dashboard_port: int = Field(
+        8501, ge=0, le=65535, description="Port of the dashboards (`dashboard` and `run`); 0 picks a free one."
+    )
+
     @field_validator("lake_url")
     @classmethod
     def _lake_scheme(cls, value: str) -> str:
