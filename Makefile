@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
 .DEFAULT_GOAL := help
-.PHONY: help install run demo test test-fast lint format typecheck bench clean
+.PHONY: help install run demo test test-fast lint format typecheck bench screenshots clean
 
 help: ## list every target with what it does
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -44,6 +44,9 @@ test-fast: install ## only the tests that need no external service
 
 bench: install ## every benchmark, JSON on stdout
 	$(PY) -m app bench all
+
+screenshots: install ## regenerate docs/img/*.png: the dashboards on a demo lake in headless Chromium (apt chromium)
+	$(PY) -m app.dashboards.screenshots
 
 clean: ## remove local data, caches and the venv
 	rm -rf data .pytest_cache .mypy_cache .ruff_cache .coverage .coverage.* $(VENV)

@@ -21,7 +21,7 @@ hyp_settings.register_profile("fast", max_examples=25, deadline=None)
 hyp_settings.register_profile("ci", max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 hyp_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "fast"))
 
-_SERVICE_FIXTURES = {"broker", "broker_address", "own_broker", "s3_server", "s3_settings", "pg_dsn"}
+_SERVICE_FIXTURES = {"broker", "broker_address", "own_broker", "s3_server", "s3_settings", "pg_dsn", "demo_lake"}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -133,3 +133,12 @@ def pg_dsn() -> str:
     with psycopg.connect(dsn, connect_timeout=5) as conn:
         conn.execute("select 1")
     return dsn
+
+
+@pytest.fixture(scope="session")
+def demo_lake(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A lake filled by `python -m app demo` (embedded broker, stream worker, silver, gold) and a manual
+    `batch`, built once per session (tests/dashboard_lakes.py). Tests must not change it: copy it first."""
+    from dashboard_lakes import build_demo_lake
+
+    return build_demo_lake(tmp_path_factory.mktemp("demo"))

@@ -44,6 +44,7 @@ EXPECTED_VIEWS = {
     "gold.seller_stats",
     "gold.fraud_daily",
     "gold.hourly_activity",
+    "gold.auction_results",
     "ops.job_runs",  # present even before any run is recorded
 }
 

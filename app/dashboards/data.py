@@ -91,6 +91,8 @@ class Source:
         self._defined_at = 0.0
         self._defined_for = ""
         self.views: frozenset[str] = frozenset()
+        self.broken: dict[str, str] = {}
+        """Tables whose files could not be read when the views were defined, and why."""
         self.live_source = ""
         self._checked: set[str] = set()
 
@@ -119,7 +121,7 @@ class Source:
                 max_age_s is not None and time.monotonic() - self._defined_at > max_age_s
             )
             if self._con is None:
-                self._con = connect(self.settings, read_only_lake=True)
+                self._con = connect(self.settings, read_only_lake=True, broken=self.broken)
                 self._define(self._con)
             elif stale:
                 self._define(self._con)
@@ -127,7 +129,7 @@ class Source:
             return self._con.cursor()
 
     def _define(self, con: duckdb.DuckDBPyConnection) -> None:
-        tables = {t.view for t in create_views(con, self.lake)} | {"ops.job_runs"}
+        tables = {t.view for t in create_views(con, self.lake, self.broken)} | {"ops.job_runs"}
         create_reference_views(con)
         con.execute("CREATE SCHEMA IF NOT EXISTS live")
         self.live_source = "scored" if "bronze.bids_scored" in tables else "unscored" if "bronze.bids" in tables else ""
@@ -150,6 +152,9 @@ class Source:
             if name not in self._checked:
                 read_only_statements(cursor, sql)
                 self._checked.add(name)
+            unreadable = tuple(t for t in inputs(name) if t in self.broken)
+            if unreadable:
+                raise TableUnavailable(unreadable, self.broken[unreadable[0]])
             missing = tuple(t for t in inputs(name) if t not in self.views)
             if missing:
                 raise TableUnavailable(missing, "not in the lake yet")
@@ -164,7 +169,7 @@ class Source:
     def empty(self) -> bool:
         """No bronze, silver or gold table at all: nothing has been generated, imported or streamed yet."""
         self.cursor(lake_version())
-        return not any(view.split(".")[0] in ("bronze", "silver", "gold") for view in self.views)
+        return not any(view.split(".")[0] in ("bronze", "silver", "gold") for view in {*self.views, *self.broken})
 
 
 def first_line(exc: BaseException) -> str:

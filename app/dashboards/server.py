@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -84,15 +85,13 @@ def environment(settings: Settings) -> dict[str, str]:
 
 
 def start(
-    settings: Settings, host: str, port: int, log: Path | None = None, die_with_parent: bool = False
+    settings: Settings, host: str, port: int, log: Path | None = None, own_session: bool = False
 ) -> tuple[subprocess.Popen[bytes], str]:
-    """Start the Streamlit server; returns the process and the URL it serves."""
-    port = pick_port(host, port)
-    preexec = None
-    if die_with_parent:
-        from app.supervise import _die_with_parent
+    """Start the Streamlit server (killed by the kernel if we die: ``PR_SET_PDEATHSIG``); returns the process
+    and the URL it serves. ``own_session``: Ctrl-C in the terminal does not reach it (`run` stops it)."""
+    from app.supervise import _die_with_parent
 
-        preexec = _die_with_parent
+    port = pick_port(host, port)
     out = open(log, "ab") if log is not None else None  # noqa: SIM115 - handed to the child, closed below
     try:
         process = subprocess.Popen(
@@ -101,8 +100,8 @@ def start(
             stdout=out,
             stderr=out,
             stdin=subprocess.DEVNULL,
-            preexec_fn=preexec,
-            start_new_session=die_with_parent,
+            preexec_fn=_die_with_parent,
+            start_new_session=own_session,
         )
     finally:
         if out is not None:
@@ -140,6 +139,13 @@ def stop(process: subprocess.Popen[bytes], timeout_s: float = 10.0) -> None:
 def serve(settings: Settings, host: str, port: int, echo: Callable[[str], None] = print) -> int:
     """`python -m app dashboard`: run the server in the foreground until Ctrl-C; returns its exit code."""
     process, address = start(settings, host, port)
+    stopped: list[int] = []
+
+    def terminated(signum: int, frame: object) -> None:  # stopped as a service (SIGTERM): stop Streamlit too
+        stopped.append(signum)
+        stop(process)
+
+    signal.signal(signal.SIGTERM, terminated)
     try:
         if wait_ready(process, address):
             echo(f"dashboards: {address} (lake {settings.lake_url}); Ctrl-C stops")
@@ -147,7 +153,7 @@ def serve(settings: Settings, host: str, port: int, echo: Callable[[str], None] 
     except KeyboardInterrupt:
         stop(process)
         return 0
-    if code:
+    if code and not stopped:
         raise UserError(f"the dashboard server exited with code {code} (its error is above)")
     return code
 
@@ -158,7 +164,7 @@ def alongside(settings: Settings, echo: Callable[[str], None]) -> Iterator[str |
     is taken), logging to ``AUCTION_RUNTIME_DIR/dashboard.log``, and never outliving `run`."""
     log = Path(settings.runtime_dir) / "dashboard.log"
     try:
-        process, address = start(settings, settings.dashboard_host, settings.dashboard_port, log, die_with_parent=True)
+        process, address = start(settings, settings.dashboard_host, settings.dashboard_port, log, own_session=True)
     except UserError as exc:
         echo(f"warning: dashboards not started: {exc}")
         yield None

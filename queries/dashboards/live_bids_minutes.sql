@@ -1,6 +1,6 @@
 -- live_bids_minutes: bids, flagged bids and bidders per minute since $since.
 -- grain: one row per UTC minute with a bid.
--- inputs: live.bids (bronze.bids_scored, or bronze.bids when nothing was scored)
+-- inputs: live.bids (the stream's scored bids; its raw bids when nothing was scored)
 -- used by: Real-Time Monitor dashboard
 -- flagged = fraud_score >= $flag_threshold (gold's threshold).
 select

@@ -1,5 +1,5 @@
 -- live_newest: the time of the newest bid the stream worker has written (the monitor's "now").
 -- grain: one row.
--- inputs: live.bids (bronze.bids_scored, or bronze.bids when nothing was scored)
+-- inputs: live.bids (the stream's scored bids; its raw bids when nothing was scored)
 -- used by: Real-Time Monitor dashboard
 select max(bid_time) as newest from live.bids where date = (select max(date) from live.bids)

@@ -1,0 +1,91 @@
+"""A real browser on the served dashboards: Debian's headless Chromium driven by Playwright.
+
+Playwright's own browser download needs the internet, so it drives the system's ``chromium`` (apt)
+through ``executable_path``. :func:`visit_pages` opens every page through the sidebar navigation, as a
+user would, and waits until the page has rendered: its title is the page's, Streamlit is no longer
+running the script, and every chart has drawn (a canvas or an SVG in each Vega-Lite element). It reports
+per page the seconds that took, the charts and any error box; with a directory, it saves a screenshot.
+Used by the real-browser test, ``make screenshots`` and ``python -m app bench dashboard``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from app.dashboards import pages
+from pipelines.infra.errors import UserError
+
+VIEWPORT = {"width": 1400, "height": 1000}
+RENDERED = """([title]) => {
+  const h1 = document.querySelector('h1');
+  if (!h1 || h1.innerText.trim() !== title) return false;
+  if (document.querySelector('[data-testid="stStatusWidget"]')) return false;
+  if (document.querySelector('[data-stale="true"]')) return false;
+  const charts = [...document.querySelectorAll('[data-testid="stVegaLiteChart"]')];
+  return charts.length > 0 && charts.every(c => c.querySelector('canvas, svg'));
+}"""
+ERRORS = '[data-testid="stException"], [data-testid="stAlertContentError"], [data-testid="stAlertContentWarning"]'
+
+
+@dataclass(frozen=True)
+class Visit:
+    title: str
+    url: str
+    seconds: float
+    charts: int
+    errors: list[str]
+    screenshot: str | None
+
+
+def chromium() -> str:
+    """The system Chromium (apt's ``chromium``), or a one-line error saying how to install it."""
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        found = shutil.which(name)
+        if found:
+            return found
+    raise UserError("no Chromium found: install Debian's browser (apt-get install -y chromium)")
+
+
+@contextlib.contextmanager
+def browser_page() -> Iterator[Any]:
+    """A fresh headless Chromium page (Playwright), closed afterwards."""
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        raise UserError("the browser needs Playwright: pip install 'playwright>=1.48,<2'") from None
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium(), args=["--no-sandbox"])
+        try:
+            yield browser.new_page(viewport={"width": VIEWPORT["width"], "height": VIEWPORT["height"]})
+        finally:
+            browser.close()
+
+
+def visit_pages(page: Any, base_url: str, shots: Path | None = None, timeout_s: float = 60.0) -> list[Visit]:
+    """Open ``base_url`` and every page of its sidebar navigation in turn; see the module docstring."""
+    page.goto(base_url, wait_until="domcontentloaded")
+    links = page.locator('[data-testid="stSidebarNav"] a')
+    links.first.wait_for(timeout=timeout_s * 1000)
+    titles = [links.nth(i).inner_text().strip().splitlines()[-1].strip() for i in range(links.count())]
+    slugs = {spec.title: spec.url_path for spec in pages()}
+    visits = []
+    for index, title in enumerate(titles):
+        began = time.perf_counter()
+        links.nth(index).click()
+        page.wait_for_function(RENDERED, arg=[title], timeout=timeout_s * 1000, polling=50)
+        seconds = time.perf_counter() - began
+        errors = [e.inner_text() for e in page.locator(ERRORS).all()]
+        shot = None
+        if shots is not None:
+            shots.mkdir(parents=True, exist_ok=True)
+            shot = str(shots / f"{slugs.get(title, f'page-{index}')}.png")
+            page.screenshot(path=shot, full_page=True)
+        charts = page.locator('[data-testid="stVegaLiteChart"]').count()
+        visits.append(Visit(title, page.url, seconds, charts, errors, shot))
+    return visits
