@@ -475,7 +475,7 @@ def generate_cmd(obj: _Context, events: int, rate: float | None, seed: int, targ
 
 # ---- benchmarks ----------------------------------------------------------------------------------
 
-BENCHMARKS = ("generate", "stream", "batch")
+BENCHMARKS = ("generate", "stream", "batch", "dashboard")
 
 
 @cli.group("bench", invoke_without_command=True)

@@ -19,10 +19,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -213,11 +215,35 @@ def _live(lake_url: str, name: str, params: tuple[tuple[str, Any], ...]) -> pd.D
     return source().run(name, dict(params), lake_version(), max_age_s=LIVE_MAX_AGE_S)
 
 
+_spent: list[float] | None = None
+"""While :func:`timing` is active, the seconds of every :func:`load` (the benchmark's data access)."""
+
+
+@contextlib.contextmanager
+def timing() -> Iterator[list[float]]:
+    """Collect the seconds each :func:`load` takes inside the block (any thread: AppTest runs pages in one)."""
+    global _spent
+    _spent = spent = []
+    try:
+        yield spent
+    finally:
+        _spent = None
+
+
 def load(name: str, live: bool = False, **params: Any) -> pd.DataFrame | Unavailable:
     """Query ``name`` with ``params`` (cached); an :class:`Unavailable` if a table it reads cannot be read.
 
     ``live`` queries read bronze as the stream writes it: cached for a few seconds, not until the next batch.
     """
+    began = time.perf_counter()
+    try:
+        return _load(name, live, params)
+    finally:
+        if _spent is not None:
+            _spent.append(time.perf_counter() - began)
+
+
+def _load(name: str, live: bool, params: dict[str, Any]) -> pd.DataFrame | Unavailable:
     if "$flag_threshold" in query_text(name):
         params["flag_threshold"] = FLAG_THRESHOLD
     key = tuple(sorted(params.items()))
