@@ -189,7 +189,7 @@ def render_times(env: dict[str, str], rounds: int) -> dict[str, dict[str, list[f
 @click.option("--rounds", default=5, show_default=True, type=click.IntRange(min=1),
               help="Page loads per page with a cold cache (and as many warm).")  # fmt: skip
 @click.option("--browser-rounds", default=2, show_default=True, type=click.IntRange(min=0),
-              help="Fresh dashboard servers visited in Chromium (each: a cold and a warm visit of every page).")  # fmt: skip
+              help="Fresh servers visited in Chromium (each: a cold and a warm visit of every page).")  # fmt: skip
 @click.option("--cache", default="./data/bench", show_default=True, type=click.Path(file_okay=False, path_type=Path),
               help="Where generated bronze is kept between runs (shared with bench batch).")  # fmt: skip
 def command(bids: int, days: float, seed: int, rounds: int, browser_rounds: int, cache: Path) -> None:

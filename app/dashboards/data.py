@@ -223,7 +223,8 @@ _spent: list[float] | None = None
 def timing() -> Iterator[list[float]]:
     """Collect the seconds each :func:`load` takes inside the block (any thread: AppTest runs pages in one)."""
     global _spent
-    _spent = spent = []
+    spent: list[float] = []
+    _spent = spent
     try:
         yield spent
     finally:
