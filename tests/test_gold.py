@@ -14,7 +14,7 @@ from typing import Any
 import duckdb
 import polars as pl
 import pytest
-from bronze_rows import DAY, alert, at, auction, bid, closed
+from bronze_rows import DAY, alert, at, auction, bid, closed, user
 
 from pipelines.batch import gold, silver
 from pipelines.contracts import CURRENCIES
@@ -48,6 +48,7 @@ COLUMNS = {
     "seller_stats": ["seller_id", "auctions", "auctions_sold", "gmv", "avg_final_price", "flagged_bid_share"],
     "fraud_daily": ["date", "scored_bids", "flagged_bids", "alerts", "flagged_bidders"],
     "hourly_activity": ["hour", "bids", "bidders", "auctions_opened"],
+    "bidder_groups": ["first_day", "last_day", "segment", "win_rate_pct", "country", "bidders", "bids", "spend"],
     # added for the dashboards' date and category filters (one row per auction instead of 10M bids)
     "auction_results": [
         "date", "category", "auction_id", "seller_id", "status", "sold", "start_time", "end_time",
@@ -64,12 +65,19 @@ def _table(table: str, rows: list[dict[str, Any]]) -> pl.DataFrame:
     return pl.DataFrame(full, schema=schema).select(silver.silver_columns(table))
 
 
-def _con(auctions: list[dict[str, Any]], bids: list[dict[str, Any]], alerts: list[dict[str, Any]]) -> Any:
+def _con(
+    auctions: list[dict[str, Any]],
+    bids: list[dict[str, Any]],
+    alerts: list[dict[str, Any]],
+    users: list[dict[str, Any]] | None = None,
+) -> Any:
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
     con.execute("CREATE SCHEMA silver")
     resolved = silver.resolve_auctions(_table("auctions", auctions).lazy()).collect()
     frames = {"auctions": resolved, "bids": _table("bids", bids), "fraud_alerts": _table("fraud_alerts", alerts)}
+    if users is not None:
+        frames["users"] = _table("users", users)
     for name, frame in frames.items():
         con.register(f"t_{name}", frame.to_arrow())
         con.execute(f"CREATE VIEW silver.{name} AS SELECT * FROM t_{name}")
@@ -85,7 +93,16 @@ def _run(name: str, con: Any) -> list[tuple[Any, ...]]:
     for column, dtype in frame.schema.items():
         if column in {"bids", "auctions", "auctions_bid", "auctions_won", "auctions_sold", "alerts", "bidders"}:
             assert dtype == pl.Int64, (column, dtype)
-        if column in {"gmv", "fees", "total_spend", "avg_final_price", "start_price_usd", "final_price_usd", "fee_usd"}:
+        if column in {
+            "gmv",
+            "fees",
+            "total_spend",
+            "avg_final_price",
+            "start_price_usd",
+            "final_price_usd",
+            "fee_usd",
+            "spend",
+        }:
             assert dtype == pl.Decimal(18, 2), (column, dtype)
     return frame.rows()
 
@@ -171,6 +188,37 @@ CASES: list[tuple[str, str, dict[str, Any], list[tuple[Any, ...]]]] = [
             ("b2", 20, 1, 0, 0.0, Decimal("0.00"), at(4), at(4), "frequent"),
             ("b3", 1, 1, 1, 1.0, Decimal("5400.00"), at(5), at(5), "power"),
             ("b4", 1, 1, 0, 0.0, Decimal("0.00"), at(6), at(6), "browser"),
+        ],
+    ),
+    (
+        "bidder_groups",
+        "bidders by active days, segment, win-rate bucket and country",
+        {
+            "auctions": [
+                _sold("a1", "b1", "15.00"),
+                _sold("big", "b3", "5000.00", currency="EUR"),
+                auction("a2"),
+                auction("a3"),
+            ],
+            "bids": [
+                bid("1", "a1", "b1", bid_time=at(1)),
+                bid("2", "a1", "b1", bid_time=at(2)),
+                bid("3", "a2", "b1", bid_time=at(3)),
+                *_bids(20, "b2", "a3", bid_time=at(4)),
+                bid("4", "big", "b3", bid_time=at(5)),
+                bid("5", "a2", "b4", bid_time=at(6)),
+                bid("6", "a2", "b5", bid_time=at(7)),
+                bid("7", "a2", "b6", bid_time=at(1)),
+                bid("8", "a2", "b6", bid_time=at(30)),  # the next day: active on both
+            ],
+            "users": [user("b1", country="DE"), user("b3", country="FR"), user("b6")],  # b2, b4, b5 unknown
+        },
+        [
+            (D0, D0, "browser", 0, "??", 2, 2, Decimal("0.00")),
+            (D0, D0, "buyer", 50, "DE", 1, 3, Decimal("15.00")),
+            (D0, D0, "frequent", 0, "??", 1, 20, Decimal("0.00")),
+            (D0, D0, "power", 90, "FR", 1, 1, Decimal("5400.00")),
+            (D0, D1, "browser", 0, "US", 1, 2, Decimal("0.00")),
         ],
     ),
     (
@@ -291,7 +339,10 @@ CASES: list[tuple[str, str, dict[str, Any], list[tuple[Any, ...]]]] = [
 
 @pytest.mark.parametrize(("name", "case", "inputs", "expected"), CASES, ids=[f"{c[0]}-{c[1]}" for c in CASES])
 def test_gold_query(name: str, case: str, inputs: dict[str, Any], expected: list[tuple[Any, ...]]) -> None:
-    con = _con(inputs.get("auctions", []), inputs.get("bids", []), inputs.get("alerts", []))
+    con = _con(inputs.get("auctions", []), inputs.get("bids", []), inputs.get("alerts", []), inputs.get("users", []))
+    for earlier in gold.GOLD_TABLES[: gold.GOLD_TABLES.index(name)]:  # a gold query may read an earlier one
+        sql = gold.query_text(earlier)
+        gold.register_gold(con, {earlier: con.execute(sql, gold.parameters(sql)).to_arrow_table()})
     assert _run(name, con) == expected
 
 
@@ -320,7 +371,10 @@ def test_checks_are_empty_on_consistent_data_and_name_seeded_defects() -> None:
     auctions = [_sold("a1", "b1", "15.00"), closed("a2", None, None), auction("a3")]
     con = _con(auctions, [bid("1", "a1", "b1"), bid("2", "a3", "b2")], [])
     con.execute("CREATE SCHEMA gold")
-    con.execute("CREATE TABLE silver_users AS SELECT * FROM (VALUES ('b1'), ('b2'), ('s1')) AS u (user_id)")
+    con.execute(
+        "CREATE TABLE silver_users AS SELECT * FROM (VALUES ('b1', 'US'), ('b2', 'US'), ('s1', 'US')) "
+        "AS u (user_id, country)"
+    )
     con.execute("CREATE VIEW silver.users AS SELECT * FROM silver_users")
     con.execute("CREATE OR REPLACE VIEW silver.bids AS SELECT *, DATE '2026-11-02' AS date FROM t_bids")
     gold.register_gold(con, gold.build_gold(con))

@@ -157,12 +157,13 @@ def _stats(samples: list[float]) -> dict[str, float]:
     return {"p50_ms": round(statistics.median(ms), 1), "p95_ms": round(_pct(ms, 0.95), 1), "max_ms": round(max(ms), 1)}
 
 
-def render_times(env: dict[str, str], rounds: int) -> dict[str, dict[str, list[float]]]:
-    """Per page title, the seconds to render in Chromium: a cold visit on a fresh server, then a warm one."""
+def render_times(env: dict[str, str], rounds: int) -> dict[str, dict[str, list[Any]]]:
+    """Per page title, the seconds to render in Chromium: a cold visit on a fresh server, then a warm one
+    (None: not rendered within a minute), and the error boxes seen."""
     from app.dashboards.browser import browser_page, visit_pages
     from app.dashboards.server import pick_port, stop, wait_ready
 
-    times: dict[str, dict[str, list[float]]] = {}
+    times: dict[str, dict[str, list[Any]]] = {}
     for _ in range(rounds):
         port = pick_port("127.0.0.1", 0)
         server = subprocess.Popen([sys.executable, "-m", "app", "dashboard", "--port", str(port)], env=env,
@@ -173,10 +174,10 @@ def render_times(env: dict[str, str], rounds: int) -> dict[str, dict[str, list[f
                 raise UserError("the dashboard server did not start")
             with browser_page() as page:
                 for kind in ("cold", "warm"):
-                    for visit in visit_pages(page, base, timeout_s=120):
-                        if visit.errors:
-                            raise UserError(f"{visit.title} shows an error: {visit.errors}")
-                        times.setdefault(visit.title, {"cold": [], "warm": []})[kind].append(visit.seconds)
+                    for visit in visit_pages(page, base, timeout_s=60):
+                        entry = times.setdefault(visit.title, {"cold": [], "warm": [], "errors": []})
+                        entry[kind].append(visit.seconds)
+                        entry["errors"] += visit.errors
         finally:
             stop(server)
     return times
@@ -211,11 +212,13 @@ def command(bids: int, days: float, seed: int, rounds: int, browser_rounds: int,
             "warnings": sorted({w for r in cold for w in r[3]}),
         }
         if title in rendered:
-            entry["render_cold_s"] = [round(s, 3) for s in rendered[title]["cold"]]
-            entry["render_warm_s"] = [round(s, 3) for s in rendered[title]["warm"]]
+            entry["render_cold_s"] = [None if s is None else round(s, 3) for s in rendered[title]["cold"]]
+            entry["render_warm_s"] = [None if s is None else round(s, 3) for s in rendered[title]["warm"]]
+            entry["render_errors"] = sorted(set(rendered[title]["errors"]))
         result_pages[title] = entry
     worst_cold = max(p["data_cold"]["p95_ms"] for p in result_pages.values())
-    worst_render = max((max(p.get("render_cold_s", [0])) for p in result_pages.values()), default=0)
+    renders = [s for p in result_pages.values() for s in p.get("render_cold_s", [])]
+    worst_render = float("inf") if None in renders else max(renders, default=0.0)
     result = {
         "benchmark": "dashboard",
         "lake": {"path": str(lake_dir), **lake_info},

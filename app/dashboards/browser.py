@@ -37,7 +37,8 @@ ERRORS = '[data-testid="stException"], [data-testid="stAlertContentError"], [dat
 class Visit:
     title: str
     url: str
-    seconds: float
+    seconds: float | None
+    """None: it did not render in time (see errors)."""
     charts: int
     errors: list[str]
     screenshot: str | None
@@ -69,6 +70,8 @@ def browser_page() -> Iterator[Any]:
 
 def visit_pages(page: Any, base_url: str, shots: Path | None = None, timeout_s: float = 60.0) -> list[Visit]:
     """Open ``base_url`` and every page of its sidebar navigation in turn; see the module docstring."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
     page.goto(base_url, wait_until="domcontentloaded")
     links = page.locator('[data-testid="stSidebarNav"] a')
     links.first.wait_for(timeout=timeout_s * 1000)
@@ -78,9 +81,13 @@ def visit_pages(page: Any, base_url: str, shots: Path | None = None, timeout_s: 
     for index, title in enumerate(titles):
         began = time.perf_counter()
         links.nth(index).click()
-        page.wait_for_function(RENDERED, arg=[title], timeout=timeout_s * 1000, polling=50)
-        seconds = time.perf_counter() - began
-        errors = [e.inner_text() for e in page.locator(ERRORS).all()]
+        seconds: float | None = None
+        try:
+            page.wait_for_function(RENDERED, arg=[title], timeout=timeout_s * 1000, polling=50)
+            seconds = time.perf_counter() - began
+            errors = [e.inner_text() for e in page.locator(ERRORS).all()]
+        except PlaywrightTimeout:
+            errors = [f"not rendered within {timeout_s:g} s (title, idle script, every chart drawn)"]
         shot = None
         if shots is not None:
             shots.mkdir(parents=True, exist_ok=True)

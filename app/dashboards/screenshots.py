@@ -52,9 +52,9 @@ def main(argv: list[str] | None = None) -> None:
             raise SystemExit("the dashboard server did not start")
         with browser_page() as page:
             for visit in visit_pages(page, base, shots=args.out):
-                print(f"{visit.title}: {visit.screenshot} ({visit.seconds:.2f} s, {visit.charts} charts)")
-                if visit.errors:
+                if visit.errors or visit.seconds is None:
                     raise SystemExit(f"{visit.title} shows an error: {visit.errors}")
+                print(f"{visit.title}: {visit.screenshot} ({visit.seconds:.2f} s, {visit.charts} charts)")
     finally:
         stop(server)
 

@@ -1,12 +1,12 @@
 -- users_new_returning: per day, bidders bidding for the first time and those who had bid before.
 -- grain: one row per UTC day in [$start, $end] with a bid.
--- inputs: gold.daily_revenue (active bidders per day), gold.bidder_analytics (first bid)
+-- inputs: gold.daily_revenue (active bidders per day), gold.bidder_groups (first bid day)
 -- used by: User Analytics dashboard
 with
 newcomers as (
-    select utc_day(first_bid_time) as date, count(*) as new_bidders
-    from gold.bidder_analytics
-    group by 1
+    select first_day as date, cast(sum(bidders) as bigint) as new_bidders
+    from gold.bidder_groups
+    group by first_day
 )
 select
     daily.date,

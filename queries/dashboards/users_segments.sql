@@ -1,14 +1,11 @@
 -- users_segments: bidders per behavioural segment, among bidders active in a period.
 -- grain: one row per segment.
--- inputs: gold.bidder_analytics
+-- inputs: gold.bidder_groups
 -- used by: User Analytics dashboard
--- active in [$start, $end] = first bid before the period's end and last bid after its start.
-select
-    segment,
-    count(*) as bidders,
-    cast(sum(bids) as bigint) as bids,
-    cast(sum(total_spend) as double) as spend_usd
-from gold.bidder_analytics
-where first_bid_time < $end::date + 1 and last_bid_time >= $start::date
+-- active in [$start, $end] = first bid on or before the period's last day, last bid on or after its first.
+select segment, cast(sum(bidders) as bigint) as bidders, cast(sum(bids) as bigint) as bids,
+    cast(sum(spend) as double) as spend_usd
+from gold.bidder_groups
+where first_day <= $end and last_day >= $start
 group by segment
-order by bidders desc
+order by bidders desc, segment
