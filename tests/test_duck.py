@@ -45,6 +45,7 @@ EXPECTED_VIEWS = {
     "gold.fraud_daily",
     "gold.hourly_activity",
     "gold.auction_results",
+    "gold.bidder_groups",
     "ops.job_runs",  # present even before any run is recorded
 }
 
