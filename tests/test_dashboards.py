@@ -201,6 +201,7 @@ def test_fraud_drill_down_from_bidder_to_bids_to_the_ladder_and_quality(on_demo:
     # detection quality against the generator's labels, counted per bidder without the dashboards
     labelled = pl.read_parquet(on_demo / "silver/bids/*/*.parquet").filter(pl.col("fraud_label").is_not_null())
     alerted = set(pl.read_parquet(on_demo / "silver/fraud_alerts/*/*.parquet")["bidder_id"])
+    assert set(pl.read_parquet(on_demo / "gold/alerted_bids/*.parquet")["bidder_id"]) == alerted
     fraudsters = set(labelled["bidder_id"])
     precision = len(alerted & fraudsters) / len(alerted)
     assert _metrics(at)["Precision (all alerted bidders)"] == f"{precision * 100:.1f} %"
@@ -231,7 +232,7 @@ def test_a_corrupt_gold_table_is_named_and_the_rest_of_the_page_renders(damaged:
 @pytest.mark.integration
 def test_missing_tables_are_named_and_the_rest_renders(damaged: Path) -> None:
     shutil.rmtree(damaged / "bronze/fraud-alerts")
-    shutil.rmtree(damaged / "silver/fraud_alerts")
+    shutil.rmtree(damaged / "gold/alerted_bidders")
     monitor = _page("monitor")
     assert not monitor.exception
     warnings = [w.value for w in monitor.warning]
@@ -239,7 +240,8 @@ def test_missing_tables_are_named_and_the_rest_renders(damaged: Path) -> None:
     assert len(_charts(monitor)) == 1  # bids per minute still drawn
     fraud = _page("fraud")
     assert not fraud.exception
-    assert any("silver.fraud_alerts unavailable" in w.value for w in fraud.warning)
+    assert any("gold.alerted_bidders unavailable" in w.value for w in fraud.warning)
+    assert fraud.metric  # the detection quality still renders
 
 
 # ---- safety --------------------------------------------------------------------------------------

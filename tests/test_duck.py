@@ -46,6 +46,9 @@ EXPECTED_VIEWS = {
     "gold.hourly_activity",
     "gold.auction_results",
     "gold.bidder_groups",
+    "gold.alerted_bidders",
+    "gold.alerted_bids",
+    "gold.fraud_detection",
     "ops.job_runs",  # present even before any run is recorded
 }
 

@@ -49,6 +49,11 @@ COLUMNS = {
     "fraud_daily": ["date", "scored_bids", "flagged_bids", "alerts", "flagged_bidders"],
     "hourly_activity": ["hour", "bids", "bidders", "auctions_opened"],
     "bidder_groups": ["first_day", "last_day", "segment", "win_rate_pct", "country", "bidders", "bids", "spend"],
+    "alerted_bidders": ["date", "bidder_id", "top_score", "alerts", "auctions", "reasons", "last_alert", "name",
+                        "country"],
+    "alerted_bids": ["bidder_id", "bid_time", "bid_id", "auction_id", "title", "category", "seller_id", "amount",
+                     "currency", "channel", "device_id", "fraud_score", "fraud_reasons"],
+    "fraud_detection": ["pattern", "fraudsters", "caught", "recall", "precision"],
     # added for the dashboards' date and category filters (one row per auction instead of 10M bids)
     "auction_results": [
         "date", "category", "auction_id", "seller_id", "status", "sold", "start_time", "end_time",
@@ -317,6 +322,58 @@ CASES: list[tuple[str, str, dict[str, Any], list[tuple[Any, ...]]]] = [
         ],
     ),
     (
+        "alerted_bidders",
+        "alerts per bidder and day, with the user's name and country",
+        {
+            "alerts": [
+                alert("al1", "b1", "a1", score=0.7, reasons=["velocity"], alert_time=at(2)),
+                alert("al2", "b1", "a2", score=0.9, reasons=["shill", "velocity"], alert_time=at(3)),
+                alert("al3", "b1", "a3", score=0.6, reasons=["bot"], alert_time=at(26)),
+                alert("al4", "b2", "a1", score=0.8, alert_time=at(4)),
+            ],
+            "users": [user("b1", name="Ann", country="DE")],  # b2 unknown
+        },
+        [
+            (D0, "b1", 0.9, 2, 2, ["shill", "velocity"], at(3), "Ann", "DE"),
+            (D0, "b2", 0.8, 1, 1, ["velocity"], at(4), None, None),
+            (D1, "b1", 0.6, 1, 1, ["bot"], at(26), "Ann", "DE"),
+        ],
+    ),
+    (
+        "alerted_bids",
+        "every bid of an alerted bidder, none of the others, with the auction",
+        {
+            "auctions": [auction("a1")],
+            "bids": [
+                bid("1", "a1", "b1", fraud_score=0.8, fraud_reasons=["velocity"], bid_time=at(1)),
+                bid("2", "a1", "b2", bid_time=at(2)),  # b2 has no alert
+                bid("3", "zz", "b1", bid_time=at(3)),  # an auction silver does not know
+            ],
+            "alerts": [alert("al1", "b1", "a1")],
+        },
+        [
+            ("b1", at(1), "1", "a1", "Item a1", "books", "s1", Decimal("12.00"), "USD", "web", "d1", 0.8, ["velocity"]),
+            ("b1", at(3), "3", "zz", None, None, None, Decimal("12.00"), "USD", "web", "d1", None, None),
+        ],
+    ),
+    (
+        "fraud_detection",
+        "per pattern recall, precision over all alerted bidders",
+        {
+            "auctions": [auction("a1")],
+            "bids": [
+                bid("1", bidder_id="s", fraud_label="shill"),
+                bid("2", bidder_id="s", fraud_label="shill"),
+                bid("3", bidder_id="s2", fraud_label="shill"),
+                bid("4", bidder_id="bot", fraud_label="bot"),
+                bid("5", bidder_id="honest"),
+            ],
+            "alerts": [alert("al1", "s"), alert("al2", "s", "a2"), alert("al3", "honest"), alert("al4", "bot")],
+        },
+        # 3 alerted bidders, 2 of them fraudsters: precision 2/3; shill: 1 of 2 caught
+        [("bot", 1, 1, 1.0, 0.6667), ("shill", 2, 1, 0.5, 0.6667)],
+    ),
+    (
         "hourly_activity",
         "bids, bidders and openings per hour",
         {
@@ -372,8 +429,8 @@ def test_checks_are_empty_on_consistent_data_and_name_seeded_defects() -> None:
     con = _con(auctions, [bid("1", "a1", "b1"), bid("2", "a3", "b2")], [])
     con.execute("CREATE SCHEMA gold")
     con.execute(
-        "CREATE TABLE silver_users AS SELECT * FROM (VALUES ('b1', 'US'), ('b2', 'US'), ('s1', 'US')) "
-        "AS u (user_id, country)"
+        "CREATE TABLE silver_users AS SELECT * FROM (VALUES ('b1', 'B', 'US'), ('b2', 'B', 'US'), ('s1', 'S', 'US')) "
+        "AS u (user_id, name, country)"
     )
     con.execute("CREATE VIEW silver.users AS SELECT * FROM silver_users")
     con.execute("CREATE OR REPLACE VIEW silver.bids AS SELECT *, DATE '2026-11-02' AS date FROM t_bids")

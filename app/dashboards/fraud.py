@@ -19,7 +19,7 @@ def page() -> None:
     bounds = w.got(load("fraud_bounds"))
     if bounds is not None and not int(bounds.iloc[0]["alerts"]):
         st.info(
-            "No fraud alert in silver yet: alerts come from the stream worker (`python -m app run`, or "
+            "No fraud alert in the lake yet: alerts come from the stream worker (`python -m app run`, or "
             "`python -m app demo`), then `python -m app batch`.",
             icon="📭",
         )

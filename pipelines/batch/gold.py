@@ -34,6 +34,9 @@ GOLD_TABLES = (
     "fraud_daily",
     "hourly_activity",
     "auction_results",
+    "alerted_bidders",
+    "alerted_bids",
+    "fraud_detection",
 )
 #: silver views the gold queries read
 SILVER_TABLES = ("users", "auctions", "bids", "fraud_alerts")

@@ -1,12 +1,10 @@
--- fraud_bidder_bids: one bidder's bids with each bid's fraud score and reasons, and the auction it went to.
+-- fraud_bidder_bids: one alerted bidder's bids with each bid's fraud score and reasons, and the auction.
 -- grain: one row per valid bid of $bidder.
--- inputs: silver.bids, silver.auctions
+-- inputs: gold.alerted_bids
 -- used by: Fraud dashboard (drill-down from a bidder)
 select
-    bids.bid_time, bids.auction_id, auctions.title, auctions.category, auctions.seller_id,
-    cast(bids.amount as double) as amount, bids.currency, bids.channel, bids.device_id,
-    bids.fraud_score, array_to_string(bids.fraud_reasons, ', ') as fraud_reasons
-from silver.bids as bids
-left join silver.auctions as auctions using (auction_id)
-where bids.bidder_id = $bidder
-order by bids.bid_time, bids.bid_id
+    bid_time, auction_id, title, category, seller_id, cast(amount as double) as amount, currency, channel,
+    device_id, fraud_score, array_to_string(fraud_reasons, ', ') as fraud_reasons
+from gold.alerted_bids
+where bidder_id = $bidder
+order by bid_time, bid_id

@@ -1,6 +1,6 @@
 -- fraud_bounds: the days with fraud alerts.
 -- grain: one row.
--- inputs: silver.fraud_alerts
+-- inputs: gold.alerted_bidders
 -- used by: Fraud dashboard (filter defaults)
-select cast(min(alert_time) as date) as first_day, cast(max(alert_time) as date) as last_day, count(*) as alerts
-from silver.fraud_alerts
+select min(date) as first_day, max(date) as last_day, cast(coalesce(sum(alerts), 0) as bigint) as alerts
+from gold.alerted_bidders
