@@ -160,7 +160,8 @@ class Source:
             missing = tuple(t for t in inputs(name) if t not in self.views)
             if missing:
                 raise TableUnavailable(missing, "not in the lake yet")
-            return cursor.execute(sql, params).df()
+            # through Arrow: DuckDB's own .df() uses a pandas keyword that pandas 3 deprecates
+            return cursor.execute(sql, params).to_arrow_table().to_pandas(date_as_object=False)
         except duckdb.Error as exc:
             self.forget()
             raise TableUnavailable(culprits(exc, inputs(name)), first_line(exc)) from None
