@@ -51,8 +51,9 @@ COLUMNS = {
     "bidder_groups": ["first_day", "last_day", "segment", "win_rate_pct", "country", "bidders", "bids", "spend"],
     "alerted_bidders": ["date", "bidder_id", "top_score", "alerts", "auctions", "reasons", "last_alert", "name",
                         "country"],
-    "alerted_bids": ["bidder_id", "bid_time", "bid_id", "auction_id", "title", "category", "seller_id", "amount",
-                     "currency", "channel", "device_id", "fraud_score", "fraud_reasons"],
+    "alerted_bids": ["bidder_id", "bid_time", "bid_id", "auction_id", "title", "category", "seller_id",
+                     "auction_start", "auction_end", "amount", "currency", "channel", "device_id", "fraud_score",
+                     "fraud_reasons"],
     "fraud_detection": ["pattern", "fraudsters", "caught", "recall", "precision"],
     # added for the dashboards' date and category filters (one row per auction instead of 10M bids)
     "auction_results": [
@@ -352,8 +353,24 @@ CASES: list[tuple[str, str, dict[str, Any], list[tuple[Any, ...]]]] = [
             "alerts": [alert("al1", "b1", "a1")],
         },
         [
-            ("b1", at(1), "1", "a1", "Item a1", "books", "s1", Decimal("12.00"), "USD", "web", "d1", 0.8, ["velocity"]),
-            ("b1", at(3), "3", "zz", None, None, None, Decimal("12.00"), "USD", "web", "d1", None, None),
+            (
+                "b1",
+                at(1),
+                "1",
+                "a1",
+                "Item a1",
+                "books",
+                "s1",
+                at(0),
+                at(10),
+                Decimal("12.00"),
+                "USD",
+                "web",
+                "d1",
+                0.8,
+                ["velocity"],
+            ),
+            ("b1", at(3), "3", "zz", None, None, None, None, None, Decimal("12.00"), "USD", "web", "d1", None, None),
         ],
     ),
     (

@@ -20,6 +20,7 @@
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import json
 import re
 import threading
@@ -45,6 +46,7 @@ QUERIES = Path(__file__).resolve().parents[2] / "queries" / "dashboards"
 LIVE_MAX_AGE_S = 3.0
 """The live queries see bronze files at most this old (the views are a snapshot of the listing)."""
 _INPUT = re.compile(r"\b((?:bronze|silver|gold|ops|live)\.\w+)")
+_DAY = re.compile(r"/date=(\d{4}-\d{2}-\d{2})/")
 _PATH = re.compile(r"/(bronze|silver|quarantine|gold|ops)/([A-Za-z0-9_-]+)/")
 LIVE_BIDS = {
     "scored": "CREATE OR REPLACE VIEW live.bids AS SELECT * FROM bronze.bids_scored",
@@ -93,6 +95,8 @@ class Source:
         self._defined_at = 0.0
         self._defined_for = ""
         self.views: frozenset[str] = frozenset()
+        self.newest_day: dict[str, dt.date] = {}
+        """Per bronze view, the newest ``date=`` partition among its files (the monitor reads from there)."""
         self.broken: dict[str, str] = {}
         """Tables whose files could not be read when the views were defined, and why."""
         self.live_source = ""
@@ -131,7 +135,12 @@ class Source:
             return self._con.cursor()
 
     def _define(self, con: duckdb.DuckDBPyConnection) -> None:
-        tables = {t.view for t in create_views(con, self.lake, self.broken)} | {"ops.job_runs"}
+        found = create_views(con, self.lake, self.broken)
+        tables = {t.view for t in found} | {"ops.job_runs"}
+        days = {t.view: [d for f in t.files for d in _DAY.findall(f)] for t in found if t.files}
+        self.newest_day = {
+            view: dt.date.fromisoformat(max(found_days)) for view, found_days in days.items() if found_days
+        }
         create_reference_views(con)
         con.execute("CREATE SCHEMA IF NOT EXISTS live")
         self.live_source = "scored" if "bronze.bids_scored" in tables else "unscored" if "bronze.bids" in tables else ""
@@ -258,6 +267,14 @@ def _load(name: str, live: bool, params: dict[str, Any]) -> pd.DataFrame | Unava
         return Unavailable(exc.tables, exc.reason)
     except UserError as exc:  # the lake itself cannot be listed (S3 down)
         return Unavailable(inputs(name), str(exc))
+
+
+def live_day() -> dt.date:
+    """The newest day of the stream's bids in bronze (the first day of the epoch when there are none)."""
+    src = source()
+    src.cursor(lake_version(), LIVE_MAX_AGE_S).close()
+    table = "bronze.bids_scored" if src.live_source == "scored" else "bronze.bids"
+    return src.newest_day.get(table, dt.date(1970, 1, 1))
 
 
 def status_file() -> tuple[dict[str, Any] | None, str]:

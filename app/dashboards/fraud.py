@@ -62,17 +62,19 @@ def drill_down(start: object, end: object) -> None:
         return
     st.subheader("The bidder's bids, with each bid's score and reasons")
     st.text(f"bidder {bidder}: {len(bids):,} bids on {bids.auction_id.nunique():,} auctions")
-    w.table(bids, money=("amount",))
-    if bids.empty:
+    w.table(bids.drop(columns=["auction_start", "auction_end"]), money=("amount",))
+    auctions = bids.dropna(subset=["auction_start"]).drop_duplicates("auction_id")
+    if auctions.empty:
         return
-    auctions = bids.drop_duplicates("auction_id")
     auction = st.selectbox(
         "Auction",
         auctions.auction_id.tolist(),
         key="fraud_auction",
         format_func=lambda a: f"{a} ({auctions.set_index('auction_id').category[a]})",
     )
-    ladder = w.got(load("fraud_ladder", auction=auction))
+    window = auctions.set_index("auction_id").loc[auction]
+    opened, closes = (window[c].to_pydatetime() for c in ("auction_start", "auction_end"))
+    ladder = w.got(load("fraud_ladder", auction=auction, opened=opened, closes=closes))
     if ladder is None or auction is None:
         return
     st.subheader("The auction's full bid ladder")

@@ -13,7 +13,7 @@ import pandas as pd
 import streamlit as st
 
 from app.dashboards import widgets as w
-from app.dashboards.data import load, source, status_file
+from app.dashboards.data import live_day, load, source, status_file
 
 TITLE = "Real-Time Monitor"
 RUN_EVERY_S = 5
@@ -36,7 +36,7 @@ def live(empty: bool = False) -> None:
 
 
 def stream(now: dt.datetime) -> None:
-    newest = w.got(load("live_newest", live=True))
+    newest = w.got(load("live_newest", live=True, day=live_day()))
     if newest is None:
         return
     anchor = newest.iloc[0]["newest"]

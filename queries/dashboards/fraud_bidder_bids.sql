@@ -3,7 +3,8 @@
 -- inputs: gold.alerted_bids
 -- used by: Fraud dashboard (drill-down from a bidder)
 select
-    bid_time, auction_id, title, category, seller_id, cast(amount as double) as amount, currency, channel,
+    bid_time, auction_id, title, category, seller_id, auction_start, auction_end, cast(amount as double) as amount,
+    currency, channel,
     device_id, fraud_score, array_to_string(fraud_reasons, ', ') as fraud_reasons
 from gold.alerted_bids
 where bidder_id = $bidder

@@ -2,5 +2,5 @@
 -- grain: one row.
 -- inputs: live.bids (the stream's scored bids; its raw bids when nothing was scored)
 -- used by: Real-Time Monitor dashboard
--- (a plain max: DuckDB answers it from the Parquet files' statistics instead of reading every bid.)
-select max(bid_time) as newest from live.bids
+-- $day = the newest date= partition of its files (known from their names): only that day's files are read.
+select max(bid_time) as newest from live.bids where date >= $day
