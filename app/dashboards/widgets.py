@@ -105,8 +105,8 @@ def chart(
     )
     x_field = f"{x}:{x_type}" if x_type else x
     encoding: dict[str, Any] = {
-        "x": alt.X(x_field, title=x_title, sort=sort),
-        "y": alt.Y(y, title=y_title),
+        "x": alt.X(x_field, title=x_title),
+        "y": alt.Y(y, title=y_title, sort=sort),  # horizontal bars: "-x" lists the largest first
         "tooltip": list(frame.columns),
     }
     if color:
