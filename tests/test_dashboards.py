@@ -272,3 +272,22 @@ def test_widget_values_reach_duckdb_as_parameters(on_demo: Path) -> None:
     assert not isinstance(found, data.Unavailable) and found.empty
     period = data.load("exec_daily", start=dt.date(2000, 1, 1), end=dt.date(2100, 1, 1), category="'; drop --")
     assert not isinstance(period, data.Unavailable) and period.empty
+
+
+@pytest.mark.integration
+def test_pages_read_a_lake_on_s3(demo_lake: Path, s3_settings: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from pipelines.infra.lake import Lake
+
+    fs = Lake.from_settings(s3_settings).fs
+    fs.put(str(demo_lake) + "/", s3_settings.lake_url.removeprefix("s3://") + "/", recursive=True)
+    for key, value in {
+        "AUCTION_LAKE_URL": s3_settings.lake_url, "AWS_ENDPOINT_URL": s3_settings.aws_endpoint_url,
+        "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_REGION": "us-east-1",
+    }.items():  # fmt: skip
+        monkeypatch.setenv(key, value)
+    (gmv,), *_ = _sql(demo_lake, "select sum(gmv) from 'LAKE/gold/daily_revenue/*.parquet'")
+    at = _page("executive")
+    assert not at.exception and not at.warning, [w.value for w in at.warning]
+    assert _money(_metrics(at)["GMV"]) == pytest.approx(float(gmv), abs=0.5)
+    fraud = _page("fraud")
+    assert not fraud.exception and not fraud.warning and len(_charts(fraud)) == 3
