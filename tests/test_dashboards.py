@@ -291,3 +291,21 @@ def test_pages_read_a_lake_on_s3(demo_lake: Path, s3_settings: Any, monkeypatch:
     assert _money(_metrics(at)["GMV"]) == pytest.approx(float(gmv), abs=0.5)
     fraud = _page("fraud")
     assert not fraud.exception and not fraud.warning and len(_charts(fraud)) == 3
+
+
+def test_the_cache_version_moves_when_a_job_run_or_a_gold_table_lands(tmp_path: Path) -> None:
+    from app.history import JobRun, record
+    from pipelines.infra.lake import Lake
+    from pipelines.infra.settings import Settings
+
+    lake = Lake(str(tmp_path / "lake"))
+    source = data.Source(Settings(lake_url=str(tmp_path / "lake")))
+    versions = [source.version()]
+    when = dt.datetime(2026, 11, 2, tzinfo=dt.UTC)
+    for _ in range(3):  # run ids sort in any order: every new file counts
+        record(lake, JobRun("batch", "manual", when, when, "success", 1))
+        versions.append(source.version())
+    lake.write_parquet("gold/daily_revenue/daily_revenue.parquet", pl.DataFrame({"x": [1]}).to_arrow())
+    versions.append(source.version())
+    assert len(set(versions)) == len(versions)
+    assert source.version() == versions[-1]

@@ -112,10 +112,11 @@ class Source:
                     if self.lake.fs.exists(self.lake.path(base))
                     else []
                 )
-                for entry in entries:
+                for entry in entries:  # gold/<table>/, ops/job_runs/date=<day>/: their files' count and newest time
                     name = str(entry["name"])
                     inner = self.lake.fs.ls(name, detail=True) if entry.get("type") == "directory" else [entry]
-                    stamps += [f"{e['name']}@{e.get('mtime') or e.get('LastModified') or ''}" for e in inner[-2:]]
+                    times = [str(e.get("mtime") or e.get("LastModified") or "") for e in inner]
+                    stamps.append(f"{name}:{len(inner)}@{max(times, default='')}")
             except (OSError, FileNotFoundError):
                 stamps.append(f"{base}:unlisted")
         return str(hash(tuple(sorted(stamps))))
