@@ -26,6 +26,12 @@ def test_bench_dashboard_prints_per_page_timings_and_reuses_the_lake(tmp_path: P
         assert page["warnings"] == [], (title, page["warnings"])
     assert first["lake"]["cached"] is False and first["lake"]["synthetic_scores"]["fraud-alerts"] > 0
     lake = Path(first["lake"]["path"])
+    generated = Path(first["lake"]["generation"]["lake"])  # bench batch's input: left as the generator wrote it
+    assert lake != generated and sorted(p.name for p in (generated / "bronze").iterdir()) == [
+        "auctions",
+        "bids",
+        "users",
+    ]
     scored, labelled_low, honest_high = duckdb.sql(
         f"select count(*), count(*) filter (where fraud_label is not null and fraud_score < 0.55), "
         f"count(*) filter (where fraud_label is null and fraud_score >= 0.5) "

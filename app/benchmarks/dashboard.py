@@ -1,6 +1,8 @@
 """`python -m app bench dashboard`: each page's data access and its render time in headless Chromium, on 10M bids.
 
-1. **The lake**: `bench batch`'s cached bronze (same config, same cache: generated once). That bronze comes
+1. **The lake**: `bench batch`'s cached bronze (same config, same cache: generated once), hard-linked into
+   a lake of its own (``<cache>/dashboard-<bronze dir>/``) so that nothing here changes `bench batch`'s
+   input. That bronze comes
    straight from the generator, with no stream worker, so it has no scores and no alerts; scoring 10M bids
    here would take the worker ~8 minutes. So once per cached lake this adds ``bids-scored`` and
    ``fraud-alerts`` bronze files next to each bids file (same names), with a *synthetic* score (labelled
@@ -24,6 +26,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -82,6 +85,20 @@ def add_scores(lake_dir: Path) -> dict[str, int]:
     return counts
 
 
+def linked_copy(source: Path, target: Path) -> Path:
+    """``target`` with ``source``'s generated bronze (users, auctions, bids) as hard links (copies across
+    file systems): the synthetic topics and this lake's silver/gold never touch `bench batch`'s input."""
+    for path in sorted(source.glob("bronze/*/*/*.parquet")):
+        linked = target / path.relative_to(source)
+        if not linked.exists():
+            linked.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                os.link(path, linked)
+            except OSError:
+                shutil.copy2(path, linked)
+    return target
+
+
 def _child(code: str, env: dict[str, str]) -> str:
     done = subprocess.run([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, text=True)
     if done.returncode:
@@ -95,7 +112,7 @@ def prepared_lake(cache: Path, bids: int, days: float, seed: int, env: dict[str,
 
     code = GENERATE_CHILD.format(cache=str(cache.resolve()), bids=bids, days=days, seed=seed)
     generated = json.loads(_child(code, env))
-    lake_dir = Path(generated["lake"])
+    lake_dir = linked_copy(Path(generated["lake"]), cache / f"dashboard-{Path(generated['lake']).name}")
     marker = lake_dir / "dashboard.json"
     wanted = _queries_version()
     if marker.exists() and json.loads(marker.read_text()).get("queries") == wanted:
