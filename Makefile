@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
 .DEFAULT_GOAL := help
-.PHONY: help install run demo test test-fast lint format typecheck bench clean
+.PHONY: help install run demo test test-fast lint format typecheck bench screenshots clean
 .PHONY: up down logs ps generate-data generate-batch seed-database run-streaming run-batch test-coverage
 .PHONY: db-shell db-reset terraform-plan terraform-apply deploy-check
 
@@ -46,6 +46,9 @@ test-fast: install ## only the tests that need no external service
 
 bench: install ## every benchmark, JSON on stdout
 	$(PY) -m app bench all
+
+screenshots: install ## regenerate docs/img/*.png: the dashboards on a demo lake in headless Chromium (apt chromium)
+	$(PY) -m app.dashboards.screenshots
 
 clean: ## remove local data, caches and the venv
 	rm -rf data .pytest_cache .mypy_cache .ruff_cache .coverage .coverage.* $(VENV)

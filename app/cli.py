@@ -120,9 +120,11 @@ def tail_cmd(obj: _Context, topic: str, n: int) -> None:
     help="Seconds between silver+gold refreshes (0: only at the end) [default: AUCTION_REFRESH_EVERY_S].",
 )
 @click.option("--seed", type=int, default=42, show_default=True, help="Seed of the first generator chunk.")
+@click.option("--dashboard/--no-dashboard", default=True, show_default=True,
+              help="Serve the dashboards on AUCTION_DASHBOARD_HOST:AUCTION_DASHBOARD_PORT while running.")  # fmt: skip
 @pass_ctx
-def run_cmd(obj: _Context, rate: float, workers: int, batch_every: float | None, seed: int) -> None:
-    """Run everything: broker, topics, generator, stream workers and the silver/gold refresh.
+def run_cmd(obj: _Context, rate: float, workers: int, batch_every: float | None, seed: int, dashboard: bool) -> None:
+    """Run everything: broker, topics, generator, stream workers, the silver/gold refresh and the dashboards.
 
     Ctrl-C (or SIGTERM) stops the generator, lets the workers sink everything produced, runs a last
     silver+gold refresh, then stops the workers and the broker.
@@ -130,7 +132,8 @@ def run_cmd(obj: _Context, rate: float, workers: int, batch_every: float | None,
     from app.runtime import RunOptions, run
 
     every = obj.settings.refresh_every_s if batch_every is None else batch_every
-    run(obj.settings, RunOptions(rate=rate, workers=workers, batch_every_s=every, seed=seed), click.echo)
+    options = RunOptions(rate=rate, workers=workers, batch_every_s=every, seed=seed, dashboard=dashboard)
+    run(obj.settings, options, click.echo)
 
 
 @cli.command("status")
@@ -163,12 +166,14 @@ def status_cmd(obj: _Context, as_json: bool) -> None:
     help="Events to generate (users + auctions opened/closed + bids).",
 )
 @click.option("--seed", type=int, default=42, show_default=True, help="Same seed, same events.")
+@click.option("--days", type=click.FloatRange(min=0.01), default=1.0, show_default=True,
+              help="Days of marketplace time the events span.")  # fmt: skip
 @pass_ctx
-def demo_cmd(obj: _Context, events: int, seed: int) -> None:
+def demo_cmd(obj: _Context, events: int, seed: int, days: float) -> None:
     """The whole pipeline headless and bounded: generate, score, silver, gold; print a summary and exit 0."""
     from app.runtime import demo
 
-    result = demo(obj.settings, events, seed, click.echo)
+    result = demo(obj.settings, events, seed, click.echo, days=days)
     for line in result.batch_lines:
         click.echo(line)
     timing = " ".join(f"{k}={v:.1f}s" for k, v in result.seconds.items())
@@ -236,6 +241,21 @@ def sql_cmd(obj: _Context, sql: str | None, as_csv: bool) -> None:
         run_command(obj.settings, sql, as_csv)
         return
     sys.exit(interactive(obj.settings, as_csv))
+
+
+@cli.command("dashboard")
+@click.option("--port", type=click.IntRange(0, 65535), default=None,
+              help="Port to serve on; 0 picks a free one [default: AUCTION_DASHBOARD_PORT, 8501].")  # fmt: skip
+@click.option("--host", default=None,
+              help="Address to bind; loopback unless given [default: AUCTION_DASHBOARD_HOST, 127.0.0.1].")  # fmt: skip
+@pass_ctx
+def dashboard_cmd(obj: _Context, port: int | None, host: str | None) -> None:
+    """The Streamlit dashboards alone (Executive Summary, Auction Performance, User Analytics, Real-Time
+    Monitor, Pipeline Runs, Fraud), reading the lake read-only; Ctrl-C stops them."""
+    from app.dashboards.server import serve
+
+    settings = obj.settings
+    serve(settings, host or settings.dashboard_host, settings.dashboard_port if port is None else port, click.echo)
 
 
 # ---- batch ---------------------------------------------------------------------------------------
@@ -477,7 +497,7 @@ def generate_cmd(obj: _Context, events: int, rate: float | None, seed: int, targ
 # ---- benchmarks ----------------------------------------------------------------------------------
 
 #: benchmark modules (app/benchmarks/<name>.py); a trailing _ stands for a command named by a keyword
-BENCHMARKS = ("generate", "stream", "batch", "import_", "publish", "startup")
+BENCHMARKS = ("generate", "stream", "batch", "import_", "publish", "startup", "dashboard")
 
 
 @cli.group("bench", invoke_without_command=True)

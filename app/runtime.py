@@ -40,7 +40,7 @@ class DemoResult:
     seconds: dict[str, float] = field(default_factory=dict)
 
 
-def demo(settings: Settings, events: int, seed: int, echo: Echo) -> DemoResult:
+def demo(settings: Settings, events: int, seed: int, echo: Echo, days: float = 1.0) -> DemoResult:
     """Generate ``events`` to a broker, score them with one worker, build silver and gold; return counts."""
     from app.batch import run_batch
     from app.broker import broker_address
@@ -52,7 +52,7 @@ def demo(settings: Settings, events: int, seed: int, echo: Echo) -> DemoResult:
     with broker_address(settings, attach=False) as address:
         echo(f"broker {address}")
         began = time.perf_counter()
-        config = GeneratorConfig(seed=seed, events=events, partitions=settings.partitions)
+        config = GeneratorConfig(seed=seed, events=events, days=days, partitions=settings.partitions)
         generated = to_broker(config, address, settings=settings)
         seconds["generate"] = time.perf_counter() - began
         echo(generated.line())
@@ -84,6 +84,8 @@ class RunOptions:
     """Each generator chunk covers this much wall-clock time (one seeded simulation per chunk)."""
     seed: int = 42
     drain_timeout_s: float = 120.0
+    dashboard: bool = True
+    """Serve the dashboards (on AUCTION_DASHBOARD_HOST:AUCTION_DASHBOARD_PORT) while running."""
 
 
 class _Generator(threading.Thread):
@@ -173,15 +175,26 @@ def _produced(generator: _Generator) -> tuple[int, dict[tuple[str, int], int]]:
     return sum(ends.values()), ends
 
 
-def _banner(settings: Settings, address: str, options: RunOptions, jobs: list[Job], echo: Echo) -> None:
+def _banner(
+    settings: Settings, address: str, options: RunOptions, jobs: list[Job], echo: Echo, dashboard_url: str | None = None
+) -> None:
     """What runs where, once at start."""
     echo(f"broker {address} ({'configured' if settings.broker_address else 'embedded'})")
     echo(f"lake {settings.lake_url}")
     echo(f"generator: {options.rate:g} events/s")
     every = [f"{job.name} " + (f"daily at {job.at} UTC" if job.at else f"every {job.every_s:g} s") for job in jobs]
     echo(f"scheduler: {', '.join(every) or 'no jobs'}; history: python -m app sql -c 'from ops.job_runs'")
-    echo("dashboards: not started by run")
+    echo(f"dashboards: {dashboard_url}" if dashboard_url else "dashboards: not started")
     echo(f"sql shell: python -m app sql; health: python -m app status ({status_path(settings)})")
+
+
+def _dashboards(settings: Settings, options: RunOptions, echo: Echo) -> contextlib.AbstractContextManager[str | None]:
+    """The dashboards' server for the run (a no-op when they are off)."""
+    if not options.dashboard:
+        return contextlib.nullcontext(None)
+    from app.dashboards.server import alongside
+
+    return alongside(settings, echo)
 
 
 def run(settings: Settings, options: RunOptions, echo: Echo) -> None:
@@ -194,17 +207,20 @@ def run(settings: Settings, options: RunOptions, echo: Echo) -> None:
 
     Lake.from_settings(settings).check_writable()
     Path(settings.runtime_dir).mkdir(parents=True, exist_ok=True)
-    with broker_address(settings, attach=False, publish=True) as address:
+    with (
+        broker_address(settings, attach=False, publish=True) as address,
+        _dashboards(settings, options, echo) as dashboard_url,
+    ):
         ensure_topics(address, settings)
         jobs = jobs_for(settings, address, options.batch_every_s)
-        _banner(settings, address, options, jobs, echo)
+        _banner(settings, address, options, jobs, echo, dashboard_url)
         # entered after the broker's own SIGTERM handler: a signal now means "drain, then stop"
         with _stop_requested() as stopping, WorkerPool(settings, address, options.workers, echo) as pool:
             generator = _Generator(settings, address, options, echo)
             generator.start()
             scheduler = start_scheduler(settings, jobs, echo)
             status = StatusWriter(
-                settings, address, {"broker": address, "lake": settings.lake_url, "dashboard_url": None},
+                settings, address, {"broker": address, "lake": settings.lake_url, "dashboard_url": dashboard_url},
                 lambda: {"workers": pool.status(), "jobs": scheduler.job_status()},
                 lambda: _produced(generator), echo,
             )  # fmt: skip

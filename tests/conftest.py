@@ -21,7 +21,9 @@ hyp_settings.register_profile("fast", max_examples=25, deadline=None)
 hyp_settings.register_profile("ci", max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 hyp_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "fast"))
 
-_SERVICE_FIXTURES = {"broker", "broker_address", "own_broker", "s3_server", "s3_settings", "pg_dsn", "pg_url"}
+_SERVICE_FIXTURES = {
+    "broker", "broker_address", "own_broker", "s3_server", "s3_settings", "pg_dsn", "pg_url", "demo_lake",
+}  # fmt: skip
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -150,3 +152,12 @@ def pg_url(pg_dsn: str) -> Iterator[str]:
     finally:
         with psycopg.connect(pg_dsn, autocommit=True, connect_timeout=5) as conn:
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@pytest.fixture(scope="session")
+def demo_lake(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A lake filled by `python -m app demo` (embedded broker, stream worker, silver, gold) and a manual
+    `batch`, built once per session (tests/dashboard_lakes.py). Tests must not change it: copy it first."""
+    from dashboard_lakes import build_demo_lake
+
+    return build_demo_lake(tmp_path_factory.mktemp("demo"))

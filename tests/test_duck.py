@@ -44,6 +44,11 @@ EXPECTED_VIEWS = {
     "gold.seller_stats",
     "gold.fraud_daily",
     "gold.hourly_activity",
+    "gold.auction_results",
+    "gold.bidder_groups",
+    "gold.alerted_bidders",
+    "gold.alerted_bids",
+    "gold.fraud_detection",
     "ops.job_runs",  # present even before any run is recorded
 }
 

@@ -45,6 +45,7 @@ def _env(tmp_path: Path) -> dict[str, str]:
         "AUCTION_STATUS_EVERY_S": "1",
         "AUCTION_REFRESH_EVERY_S": "0",
         "AUCTION_COMPACTION_EVERY_S": "3",
+        "AUCTION_DASHBOARD_PORT": "0",  # a free port: run serves the dashboards
     }
     return env
 
@@ -92,7 +93,9 @@ def test_run_restarts_a_killed_worker_reports_health_and_stops_cleanly(tmp_path:
         assert healthy.returncode == 0, healthy.stdout + healthy.stderr
         report = json.loads(healthy.stdout)
         assert report["healthy"] and report["broker"]["reachable"] and report["lake"]["newest_bronze"]
-        assert set(report["run"]["lag"]) >= {"bids/0", "bids/1"} and report["run"]["dashboard_url"] is None
+        assert set(report["run"]["lag"]) >= {"bids/0", "bids/1"} and report["run"]["dashboard_url"].startswith(
+            "http://127.0.0.1:"
+        )
         assert {j["id"] for j in report["run"]["jobs"]} == {"daily", "compaction"}
         victim = first["workers"][0]["pid"]
         os.kill(victim, signal.SIGKILL)

@@ -29,9 +29,14 @@ GOLD_TABLES = (
     "daily_revenue",
     "category_performance",
     "bidder_analytics",
+    "bidder_groups",
     "seller_stats",
     "fraud_daily",
     "hourly_activity",
+    "auction_results",
+    "alerted_bidders",
+    "alerted_bids",
+    "fraud_detection",
 )
 #: silver views the gold queries read
 SILVER_TABLES = ("users", "auctions", "bids", "fraud_alerts")
@@ -100,11 +105,14 @@ def create_missing_silver(con: duckdb.DuckDBPyConnection, present: set[str]) -> 
 
 
 def build_gold(con: duckdb.DuckDBPyConnection, flag_threshold: float = FLAG_THRESHOLD) -> dict[str, pa.Table]:
-    """Run every gold query on a connection that has ``silver.*`` and ``ref.*``; returns the tables."""
+    """Run every gold query, in order, on a connection that has ``silver.*`` and ``ref.*``; returns the tables.
+
+    Each table is exposed as ``gold.<name>`` once built, so a query may read one listed before it."""
     tables = {}
     for name in GOLD_TABLES:
         sql = query_text(name)
         tables[name] = con.execute(sql, parameters(sql, flag_threshold)).to_arrow_table()
+        register_gold(con, {name: tables[name]})  # a later gold query may read it (bidder_groups)
     return tables
 
 

@@ -159,18 +159,21 @@ def views_sql(settings: Settings) -> str:
     return "".join(f"{statement};\n" for statement in statements)
 
 
-def connect(settings: Settings, read_only_lake: bool = False) -> duckdb.DuckDBPyConnection:
+def connect(
+    settings: Settings, read_only_lake: bool = False, broken: dict[str, str] | None = None
+) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB connection that reaches the lake, with the lake's views defined.
 
     ``read_only_lake`` then locks the connection down: external access is limited to the lake root and
-    the configuration is frozen, so queries cannot read or write files elsewhere.
+    the configuration is frozen, so queries cannot read or write files elsewhere. ``broken``: see
+    :func:`create_views`.
     """
     con = duckdb.connect(config={"autoinstall_known_extensions": False, "autoload_known_extensions": False})
     con.execute("SET TimeZone = 'UTC'")
     con.execute("SET enable_progress_bar = false")  # it writes to stdout, which commands print results on
     for statement in setup_sql(settings):
         con.execute(statement)
-    create_views(con, Lake.from_settings(settings))
+    create_views(con, Lake.from_settings(settings), broken)
     if read_only_lake:
         lake = Lake.from_settings(settings)
         con.execute("SET allowed_directories = ?", [[lake.uri() + "/"]])
@@ -179,12 +182,29 @@ def connect(settings: Settings, read_only_lake: bool = False) -> duckdb.DuckDBPy
     return con
 
 
-def create_views(con: duckdb.DuckDBPyConnection, lake: Lake) -> list[LakeTable]:
-    """Define (or redefine) a view per lake table on ``con``; returns the tables found."""
+def create_views(con: duckdb.DuckDBPyConnection, lake: Lake, broken: dict[str, str] | None = None) -> list[LakeTable]:
+    """Define (or redefine) a view per lake table on ``con``; returns the tables found.
+
+    A view binds its files' schema when it is defined, so one corrupt file fails the statement. With
+    ``broken`` given, such a table is left out instead (its view dropped) and ``broken[view]`` says why.
+    """
     tables = _listed(lake)
+    if broken is None:
+        for statement in view_statements(tables):
+            con.execute(statement)
+        return tables
+    broken.clear()
+    views = {f'{t.layer}."{t.name}"': t for t in tables}
     for statement in view_statements(tables):
-        con.execute(statement)
-    return tables
+        table = next((t for name, t in views.items() if f" VIEW {name} AS " in statement), None)
+        try:
+            con.execute(statement)
+        except duckdb.Error as exc:
+            if table is None:
+                raise
+            broken[table.view] = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            con.execute(f'DROP VIEW IF EXISTS {table.layer}."{table.name}"')
+    return [t for t in tables if t.view not in broken]
 
 
 def _listed(lake: Lake) -> list[LakeTable]:

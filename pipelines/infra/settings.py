@@ -118,12 +118,6 @@ class Settings(BaseSettings):
     worker_max_restarts: int = Field(
         5, ge=0, description="Quick failures (within a minute of starting) of a stream worker before `run` gives up."
     )
-    dashboard_host: str = Field(
-        "127.0.0.1",
-        min_length=1,
-        description="Address the dashboards bind to: loopback by default; the container image sets `0.0.0.0`.",
-    )
-    dashboard_port: int = Field(8501, ge=1, le=65535, description="Port of the dashboards.")
 
     database_timeout_s: float = Field(
         10.0,
@@ -143,6 +137,16 @@ class Settings(BaseSettings):
         le=3600,
         description="An extract leaves rows changed in the last this many seconds to the next one, so a "
         "transaction still open at the extract is not skipped.",
+    )
+
+    dashboard_host: str = Field(
+        "127.0.0.1",
+        min_length=1,
+        description="Address the dashboards bind to (`dashboard` and `run`); loopback unless set, e.g. `0.0.0.0` "
+        "in a container.",
+    )
+    dashboard_port: int = Field(
+        8501, ge=0, le=65535, description="Port of the dashboards (`dashboard` and `run`); 0 picks a free one."
     )
 
     @field_validator("lake_url")
