@@ -111,7 +111,7 @@ def extract_cmd(obj: Any) -> None:
 @click.option("--force", is_flag=True, help="Copy every table, even those unchanged since the last publish.")
 @click.pass_obj
 def publish_cmd(obj: Any, force: bool) -> None:
-    """Copy every gold table of the lake into PostgreSQL schema gold with COPY, all swapped in one transaction.
+    """Copy the BI contract's gold tables (DESIGN's six) into PostgreSQL schema gold with COPY, swapped at once.
 
     Readers see the previous tables or the new ones, never a partial or empty table. Tables whose lake
     file did not change since the last publish are left as they are.

@@ -9,7 +9,7 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
-from pipelines.batch.gold import GOLD_TABLES
+from pipelines.batch.gold import PUBLISHED_TABLES
 from pipelines.generate import GeneratorConfig
 from pipelines.infra.settings import Settings
 
@@ -50,7 +50,7 @@ def primary_key(conn: Any, table: str) -> list[str]:
 def lake_gold(lake: Path) -> dict[str, list[tuple[Any, ...]]]:
     """Every gold table of the lake as sorted rows."""
     out = {}
-    for name in GOLD_TABLES:
+    for name in PUBLISHED_TABLES:
         rows = pq.read_table(lake / "gold" / name / f"{name}.parquet").to_pylist()
         out[name] = sorted(tuple(r.values()) for r in rows)
     return out
@@ -65,7 +65,7 @@ def pg_gold(conn: Any) -> dict[str, list[tuple[Any, ...]]]:
 
     return {
         name: sorted(tuple(utc(v) for v in row) for row in conn.execute(f"SELECT * FROM gold.{name}"))
-        for name in GOLD_TABLES
+        for name in PUBLISHED_TABLES
     }
 
 

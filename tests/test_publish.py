@@ -14,7 +14,7 @@ import pytest
 from psycopg import sql
 
 from app.batch import run_batch
-from pipelines.batch.gold import GOLD_TABLES
+from pipelines.batch.gold import PUBLISHED_TABLES
 from pipelines.batch.publish import publish
 from pipelines.generate import GeneratorConfig
 from pipelines.generate.seed_db import seed
@@ -37,7 +37,7 @@ def other_gold_lake(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _oids(conn: psycopg.Connection) -> dict[str, int]:
-    return {name: conn.execute("SELECT %s::regclass::oid", [f"gold.{name}"]).fetchone()[0] for name in GOLD_TABLES}  # type: ignore[index]
+    return {name: conn.execute("SELECT %s::regclass::oid", [f"gold.{name}"]).fetchone()[0] for name in PUBLISHED_TABLES}  # type: ignore[index]
 
 
 def test_gold_tables_in_postgres_mirror_the_lakes_columns_and_types(gold_lake: Path, pg_url: str) -> None:
@@ -49,7 +49,7 @@ def test_gold_tables_in_postgres_mirror_the_lakes_columns_and_types(gold_lake: P
     pg_type = {pa.int64(): "bigint", pa.float64(): "double precision", pa.string(): "text", pa.date32(): "date"}
     with psycopg.connect(pg_url) as conn:
         migrate(conn)
-        for name in GOLD_TABLES:
+        for name in PUBLISHED_TABLES:
             schema = pq.read_schema(gold_lake / "gold" / name / f"{name}.parquet")
             columns = conn.execute(
                 "SELECT column_name, data_type, numeric_precision, numeric_scale FROM information_schema.columns "
@@ -75,7 +75,7 @@ def test_publish_equals_the_lakes_gold_and_a_second_publish_changes_nothing(
         conn.execute(sql.SQL("ALTER DATABASE {} SET TimeZone = 'America/New_York'").format(
             sql.Identifier(conn.info.dbname)))  # fmt: skip
     first = publish(settings)
-    assert set(first.published) == set(GOLD_TABLES) and first.unchanged == []
+    assert set(first.published) == set(PUBLISHED_TABLES) and first.unchanged == []
     expected = lake_gold(gold_lake)
     assert first.published == {name: len(rows) for name, rows in expected.items()}
     with psycopg.connect(pg_url) as conn:
@@ -83,13 +83,13 @@ def test_publish_equals_the_lakes_gold_and_a_second_publish_changes_nothing(
         assert summary(pg_gold(conn)) == summary(expected)
         oids = _oids(conn)
     second = publish(settings)
-    assert second.published == {} and second.unchanged == list(GOLD_TABLES)
+    assert second.published == {} and second.unchanged == list(PUBLISHED_TABLES)
     forced = publish(settings, force=True)
-    assert set(forced.published) == set(GOLD_TABLES)
+    assert set(forced.published) == set(PUBLISHED_TABLES)
     with psycopg.connect(pg_url) as conn:
         assert pg_gold(conn) == expected
         assert _oids(conn) != oids  # forced: every table was swapped ...
-        assert all(primary_key(conn, name) for name in GOLD_TABLES)  # ... keeping its primary key
+        assert all(primary_key(conn, name) for name in PUBLISHED_TABLES)  # ... keeping its primary key
         names = conn.execute("SELECT relname FROM pg_class WHERE relnamespace = 'gold'::regnamespace").fetchall()
         assert not [n for (n,) in names if n.startswith("_publish_")]  # no staging table left behind
 
@@ -151,8 +151,8 @@ def test_a_reader_polling_during_publish_never_sees_a_partial_table(
     publish(one)
     states = [summary(lake_gold(gold_lake)), summary(lake_gold(other_gold_lake))]
     assert states[0] != states[1]
-    wanted = {name: {s[name] for s in states} for name in GOLD_TABLES}
-    totals = {tuple(s[name][0] for name in GOLD_TABLES) for s in states}
+    wanted = {name: {s[name] for s in states} for name in PUBLISHED_TABLES}
+    totals = {tuple(s[name][0] for name in PUBLISHED_TABLES) for s in states}
     seen: list[Any] = []
     errors: list[BaseException] = []
     stop = threading.Event()
@@ -162,10 +162,10 @@ def test_a_reader_polling_during_publish_never_sees_a_partial_table(
             with psycopg.connect(pg_url, autocommit=True) as conn:
                 while not stop.is_set():
                     counts = conn.execute(sql.SQL("SELECT {}").format(sql.SQL(", ").join(
-                        sql.SQL("(SELECT count(*) FROM {})").format(sql.Identifier("gold", n)) for n in GOLD_TABLES
+                        sql.SQL("(SELECT count(*) FROM {})").format(sql.Identifier("gold", n)) for n in PUBLISHED_TABLES
                     ))).fetchone()  # fmt: skip
                     seen.append(("all", counts))
-                    for name in GOLD_TABLES:
+                    for name in PUBLISHED_TABLES:
                         rows = sorted(conn.execute(sql.SQL("SELECT * FROM {}").format(sql.Identifier("gold", name))))
                         seen.append((name, summary({name: rows})[name]))
         except BaseException as exc:  # a failed query (say, a missing table) is a failure of the swap
@@ -217,7 +217,7 @@ def test_missing_permission_fails_in_one_line_and_changes_nothing(gold_lake: Pat
             publish(reader, force=True)
         with psycopg.connect(pg_url) as conn:
             assert pg_gold(conn) == before
-        assert set(publish(owner, force=True).published) == set(GOLD_TABLES)  # a re-run with the rights completes
+        assert set(publish(owner, force=True).published) == set(PUBLISHED_TABLES)  # a re-run with the rights completes
     finally:
         with psycopg.connect(pg_url, autocommit=True) as conn:
             conn.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(role)))

@@ -40,12 +40,12 @@ LOCAL_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
 def _gold_lake(cache: Path, bids: int, days: float, seed: int, env: dict[str, str]) -> tuple[Path, dict[str, Any]]:
     """The cached 10M-bid lake of `bench batch`, with gold (the batch runs once if it has none)."""
     from app.benchmarks.batch import BATCH_CHILD, GENERATE_CHILD, _child
-    from pipelines.batch.gold import GOLD_TABLES
+    from pipelines.batch.gold import PUBLISHED_TABLES
 
     code = GENERATE_CHILD.format(cache=str(cache.resolve()), bids=bids, days=days, seed=seed)
     generated = json.loads(_child(code, env)[2].strip().splitlines()[-1])
     lake = Path(generated["lake"])
-    have_gold = all((lake / "gold" / name / f"{name}.parquet").exists() for name in GOLD_TABLES)
+    have_gold = all((lake / "gold" / name / f"{name}.parquet").exists() for name in PUBLISHED_TABLES)
     info = {"bronze_cached": generated["cached"], "gold_reused": have_gold}
     if not have_gold:
         wall, _, _ = _child(BATCH_CHILD, {**env, "AUCTION_LAKE_URL": str(lake)})

@@ -38,6 +38,16 @@ GOLD_TABLES = (
     "alerted_bids",
     "fraud_detection",
 )
+#: the gold tables `publish` copies to PostgreSQL: DESIGN's six, the BI contract. The others serve the dashboards
+#: (their shapes follow the pages: lists of reasons, booleans) and stay in the lake.
+PUBLISHED_TABLES = (
+    "daily_revenue",
+    "category_performance",
+    "bidder_analytics",
+    "seller_stats",
+    "fraud_daily",
+    "hourly_activity",
+)
 #: silver views the gold queries read
 SILVER_TABLES = ("users", "auctions", "bids", "fraud_alerts")
 #: shared relations under ``queries/intermediate/``, each after the ones it reads

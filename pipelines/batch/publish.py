@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipelines.batch.gold import GOLD_TABLES
+from pipelines.batch.gold import PUBLISHED_TABLES
 from pipelines.infra.errors import UserError
 from pipelines.infra.lake import Lake
 from pipelines.infra.migrate import migrate
@@ -68,7 +68,7 @@ class PublishResult:
 def read_gold(lake: Lake) -> list[GoldFile]:
     """Every gold table of the lake with the hash of its file; one line if one is missing."""
     found = []
-    for name in GOLD_TABLES:
+    for name in PUBLISHED_TABLES:
         relpath = f"gold/{name}/{name}.parquet"
         try:
             data = lake.fs.cat_file(lake.path(relpath))
