@@ -26,6 +26,7 @@ from pipelines.infra.settings import Settings
 from pipelines.infra.topics import (
     INPUT_TOPICS,
     TOPICS,
+    bidder_topic,
     broker_run_id,
     changelog_topic,
     client_config,
@@ -206,8 +207,8 @@ def build_application(
     from confluent_kafka import Consumer
     from quixstreams.models import TopicConfig
 
-    from pipelines.stream.bronze import BronzeSink
-    from pipelines.stream.graph import Processor, define_pipeline
+    from pipelines.stream.bronze import BronzeSink, two_stage_tables
+    from pipelines.stream.graph import BY_BIDDER, Processor, TwoStageProcessor, define_pipeline
     from pipelines.stream.outputs import OutputProducer
     from pipelines.stream.refusals import write_refused
     from pipelines.stream.state import StateCache, recover
@@ -245,16 +246,29 @@ def build_application(
     outputs = {
         name: app.topic(name, key_serializer="bytes", value_serializer="bytes", config=config) for name in OUTPUT_TOPICS
     }
+    two_stage = settings.stream_topology == "two-stage"
+    internal = bidder_topic(settings.consumer_group)
+    if two_stage:  # the bidder stage's input: read as bytes, written by the auction stage's producer
+        inputs[internal] = outputs[BY_BIDDER] = app.topic(
+            internal, key_deserializer="bytes", value_deserializer="bytes", key_serializer="bytes",
+            value_serializer="bytes", config=config,
+        )  # fmt: skip
     lake = Lake.from_settings(settings)
     lake.check_writable()
-    runs = {name: broker_run_id(address, name, settings.broker_timeout_s) for name in INPUT_TOPICS}
+    runs = {name: broker_run_id(address, name, settings.broker_timeout_s) for name in inputs}
     # ranges open for a third of the checkpoint interval are written before the checkpoint: a shorter pause
     # (measured at 10k bids/s: p99 ~240 ms with half, ~170 ms with a third; a bids range is then written
     # about every 0.7 s, three files per checkpoint where the checkpoint alone writes one)
     limits = output_limits(settings, address)
-    processor = Processor(
-        BronzeSink(lake, runs, early_after_s=options.commit_interval_s / 3), letter_budget=limits["dead-letters"]
-    )
+    early = options.commit_interval_s / 3
+    processor: Processor
+    if two_stage:
+        destinations, tables = two_stage_tables(internal)
+        sink = BronzeSink(lake, runs, early_after_s=early, destinations=destinations, json_tables=tables)
+        processor = TwoStageProcessor(sink, internal, letter_budget=limits["dead-letters"])
+        limits[BY_BIDDER] = output_budget_of(settings)
+    else:
+        processor = Processor(BronzeSink(lake, runs, early_after_s=early), letter_budget=limits["dead-letters"])
     # records refused at delivery (or changelog records refused) become dead letters in bronze, named by content
     output = OutputProducer(
         {"bootstrap.servers": address, **producer},
@@ -270,7 +284,12 @@ def build_application(
         changelog,
         # a broker away while a partition's state is read back is waited for as long as Quix waits for it
         lambda partition: recover(
-            reader, changelog, partition, STATEFUL_TOPICS, settings.broker_timeout_s, settings.broker_outage_s
+            reader,
+            changelog,
+            partition,
+            stateful_topics(settings),
+            settings.broker_timeout_s,
+            settings.broker_outage_s,
         ),
         # values left alone for an eighth of the interval are written before the checkpoint: a shorter pause
         idle_write_s=options.commit_interval_s / 8,
@@ -278,6 +297,21 @@ def build_application(
     app.on_released = state.forget
     define_pipeline(app, processor, inputs, outputs, output, state, limits)
     return Built(app, processor, state, reader)
+
+
+def stateful_topics(settings: Settings) -> tuple[str, ...]:
+    """The inputs whose partition p share one state (and whose committed offsets say which changelog
+    records count): auctions and bids; with two stages also users and the internal topic."""
+    if settings.stream_topology == "two-stage":
+        return (*INPUT_TOPICS, bidder_topic(settings.consumer_group))
+    return STATEFUL_TOPICS
+
+
+def output_budget_of(settings: Settings) -> int:
+    """Bytes an internal record may take (AUCTION_MAX_MESSAGE_BYTES less a record's overhead)."""
+    from pipelines.stream.letters import output_budget
+
+    return output_budget(settings.max_message_bytes)
 
 
 def output_limits(settings: Settings, address: str) -> dict[str, int]:
@@ -353,7 +387,11 @@ def run_worker(settings: Settings, address: str, options: WorkerOptions | None =
     changelog = changelog_topic(settings.consumer_group)
     ensure_topics(address, settings)
     ensure_topics(address, settings, (changelog,), compact=True)
-    check_partitions(address, settings, (*TOPICS, changelog))
+    internal: tuple[str, ...] = ()
+    if settings.stream_topology == "two-stage":
+        internal = (bidder_topic(settings.consumer_group),)
+        ensure_topics(address, settings, internal)
+    check_partitions(address, settings, (*TOPICS, changelog, *internal))
     summary = WorkerSummary()
     remaining = dict(options.stop_at or {})
     holder: dict[str, Any] = {}

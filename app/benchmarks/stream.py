@@ -313,7 +313,8 @@ def _ceiling(one: dict[str, Any]) -> float | None:
 
 @click.command("stream")
 @click.option("--events", default=150_000, show_default=True, help="Generated events for the throughput phases.")
-@click.option("--partitions", default=4, show_default=True, help="Partitions per topic.")
+@click.option("--partitions", "partitions_text", default="4", show_default=True,
+              help="Partitions per topic; with --quality a comma list sweeps them (e.g. 1,4,16,64).")  # fmt: skip
 @click.option("--rates", default="10000,5000", show_default=True, help="Bids/s of the latency phases.")
 @click.option("--latency-seconds", default=15.0, show_default=True, help="Length of the latency phase.")
 @click.option(
@@ -334,9 +335,11 @@ def _ceiling(one: dict[str, Any]) -> float | None:
 @click.option("--quality-seeds", default="101,102,103", show_default=True,
               help="Generator seeds for --quality (the rules were tuned on 1,2,3).")  # fmt: skip
 @click.option("--quality-events", default=60_000, show_default=True, help="Events per seed for --quality.")
+@click.option("--topology", "topologies", default="two-stage", show_default=True,
+              help="With --quality: the topologies measured, a comma list of two-stage, one-stage.")  # fmt: skip
 def command(
     events: int,
-    partitions: int,
+    partitions_text: str,
     rates: str,
     latency_seconds: float,
     scale_events: int,
@@ -349,19 +352,39 @@ def command(
     quality: bool,
     quality_seeds: str,
     quality_events: int,
+    topologies: str,
 ) -> None:
     """Stream worker: scored bids/s vs a Quix pass-through, latency at a steady rate, two workers vs one.
 
     With --quality: detection quality of the alerts against the generator's fraud labels instead.
     """
+    try:
+        counts = [int(n) for n in partitions_text.split(",") if n.strip()]
+    except ValueError:
+        raise click.BadParameter(
+            f"{partitions_text!r} is not a comma list of numbers", param_hint="--partitions"
+        ) from None
+    if not counts or min(counts) < 1:
+        raise click.BadParameter("give at least one partition count, each at least 1", param_hint="--partitions")
     if quality:
-        from app.benchmarks.stream_quality import measure
+        from app.benchmarks.stream_quality import TOPOLOGIES, sweep
 
         seeds = [int(s) for s in quality_seeds.split(",") if s.strip()]
-        report = measure(seeds, quality_events, partitions)
-        report["goals"] = {"recall": 0.9, "precision": 0.8}
-        click.echo(json.dumps({"benchmark": "stream-quality", **report}, indent=2))
+        wanted = [t.strip() for t in topologies.split(",") if t.strip()]
+        if not wanted or any(t not in TOPOLOGIES for t in wanted):
+            raise click.BadParameter(f"{topologies!r}: give one or more of {', '.join(TOPOLOGIES)}",
+                                     param_hint="--topology")  # fmt: skip
+        reports = [sweep(seeds, quality_events, counts, topology) for topology in wanted]
+        goals = {"recall": 0.93, "precision": 0.85, "recall_spread": 0.03}
+        click.echo(json.dumps({"benchmark": "stream-quality", "sweeps": reports, "goals": goals}, indent=2))
+        for report in reports:  # the table, for people (stderr: stdout stays one JSON document)
+            click.echo(f"{report['topology']}, seeds {report['seeds']}, {quality_events} events each:", err=True)
+            for line in report["table"]:
+                click.echo(line, err=True)
         return
+    if len(counts) > 1:
+        raise click.BadParameter("a sweep of partition counts is for --quality only", param_hint="--partitions")
+    partitions = counts[0]
     result: dict[str, Any] = {"benchmark": "stream", "events": events, "partitions": partitions,
                               "commit_interval_s": commit_interval, "cpus": os.cpu_count()}  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="bench-stream-") as tmp:

@@ -60,6 +60,12 @@ def changelog_topic(group: str) -> str:
     return f"changelog-{group}-scoring"
 
 
+def bidder_topic(group: str) -> str:
+    """The two-stage stream's internal topic of a consumer group: valid bids with their auction features,
+    keyed by bidder (its contents depend on the group's processing, like the changelog)."""
+    return f"internal-{group}-bids-by-bidder"
+
+
 def _admin(address: str) -> Any:
     from confluent_kafka.admin import AdminClient
 

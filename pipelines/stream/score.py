@@ -79,6 +79,14 @@ class Stores(Protocol):
     @property
     def categories(self) -> Table: ...
 
+    @property
+    def signups(self) -> Table:
+        """Two-stage bidder stage: signup ms by user id (:mod:`pipelines.stream.stages`)."""
+
+    @property
+    def sources(self) -> Table:
+        """Two-stage bidder stage: the last source position applied per source partition."""
+
 
 class MemoryTable(dict[str, Any]):
     """A :class:`Table` on a plain dict: nothing to write, the dict is the only copy."""
@@ -93,10 +101,11 @@ class MemoryTable(dict[str, Any]):
 class MemoryStores:
     """:class:`Stores` for one partition in memory (tests, the quality benchmark): nothing is persisted."""
 
-    __slots__ = ("auctions", "bidders", "categories", "closing")
+    __slots__ = ("auctions", "bidders", "categories", "closing", "signups", "sources")
 
     def __init__(self) -> None:
         self.auctions, self.bidders, self.categories = MemoryTable(), MemoryTable(), MemoryTable()
+        self.signups, self.sources = MemoryTable(), MemoryTable()
         self.closing: deque[tuple[int, str]] = deque()
 
 
