@@ -32,6 +32,7 @@ from pipelines.infra.topics import (
     client_config,
     committed_offsets,
     consumer_config,
+    end_offsets,
     ensure_topics,
     producer_config,
     topic_config,
@@ -131,6 +132,9 @@ class Built:
     """The :class:`pipelines.stream.state.StateCache` (recoveries, releases, changelog records)."""
     reader: Any
     """The changelog reader (a confluent-kafka Consumer): the caller closes it."""
+    output: Any = None
+    """The outputs' :class:`pipelines.stream.outputs.OutputProducer` (a bounded run flushes it to find where the
+    internal topic ends)."""
 
 
 def _application_class() -> type:
@@ -296,7 +300,7 @@ def build_application(
     )
     app.on_released = state.forget
     define_pipeline(app, processor, inputs, outputs, output, state, limits)
-    return Built(app, processor, state, reader)
+    return Built(app, processor, state, reader, output)
 
 
 def stateful_topics(settings: Settings) -> tuple[str, ...]:
@@ -397,6 +401,23 @@ def run_worker(settings: Settings, address: str, options: WorkerOptions | None =
     holder: dict[str, Any] = {}
 
     processed, count = summary.processed, [0]
+    # two stages: a bounded run ends at the inputs' end offsets *and* where the internal topic then ends
+    internal = bidder_topic(settings.consumer_group) if settings.stream_topology == "two-stage" else None
+    positions: dict[int, int] = {}  # internal partition -> next offset to process
+    extended = [False]
+
+    def extend_to_internal_end(starts: dict[int, int]) -> bool:
+        """Once every input end offset is processed: the internal topic's ends past ``starts`` join
+        ``remaining`` (the auction stage produces nothing more). True if some are left to process."""
+        if internal is None or extended[0]:
+            return False
+        extended[0] = True
+        built = holder.get("built")
+        if built is not None and built.output is not None:
+            built.output.flush()  # everything the auction stage produced is on the broker
+        ends = end_offsets(address, internal, settings.partitions, starts, settings.broker_timeout_s)
+        remaining.update({tp: end for tp, end in ends.items() if end > starts.get(tp[1], 0)})
+        return bool(remaining)
 
     def on_processed(topic: str, partition: int, offset: int) -> None:
         processed[topic] = processed.get(topic, 0) + 1
@@ -407,10 +428,12 @@ def run_worker(settings: Settings, address: str, options: WorkerOptions | None =
         count[0] += 1
         if count[0] % MARK_EVERY == 0:
             summary.marks.append(now)
+        if topic == internal:
+            positions[partition] = offset + 1
         end = remaining.get((topic, partition))
         if end is not None and offset + 1 >= end:
             del remaining[(topic, partition)]
-            if not remaining:
+            if not remaining and not extend_to_internal_end(positions):
                 summary.stopped_by = "end offsets"
                 holder["app"].stop()
 
@@ -438,7 +461,10 @@ def run_worker(settings: Settings, address: str, options: WorkerOptions | None =
                 done = committed_offsets(address, settings.consumer_group, settings.broker_timeout_s)
                 remaining.clear()
                 remaining.update({tp: end for tp, end in options.stop_at.items() if done.get(tp, 0) < end})
-                if not remaining:
+                extended[0] = False
+                positions.clear()
+                positions.update({p: offset for (topic, p), offset in done.items() if topic == internal})
+                if not remaining and not extend_to_internal_end(positions):
                     summary.stopped_by = "end offsets"
                     break
             if in_a_row > MAX_REJOINS:
@@ -499,7 +525,7 @@ def _run_once(
     shut_down = None
     if options.fail_exit_after_s is not None:
         shut_down = exit_if_stuck_after_failure(app, options.fail_exit_after_s)
-    holder["app"] = app
+    holder["app"], holder["built"] = app, built
     failed = _watch_commits(app, summary)
     if options.on_ready is not None:
         options.on_ready(app)

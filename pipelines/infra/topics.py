@@ -184,6 +184,40 @@ def tail(address: str, topic: str, n: int, timeout_s: float = 10.0) -> list[dict
         consumer.close()
 
 
+def end_offsets(
+    address: str, topic: str, partitions: int, starts: dict[int, int] | None = None, timeout_s: float = 10.0
+) -> dict[tuple[str, int], int]:
+    """The end offset (exclusive) of each partition of ``topic``, read to the partition EOF from ``starts``
+    (partition -> offset; default the beginning): tansu's ListOffsets high watermark is too low."""
+    from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
+
+    starts = starts or {}
+    consumer = Consumer(
+        {**client_config(address), "group.id": "auction-ends", "enable.auto.commit": False,
+         "enable.partition.eof": True}
+    )  # fmt: skip
+    ends = {(topic, p): max(starts.get(p, 0), 0) for p in range(partitions)}
+    try:
+        consumer.assign([TopicPartition(topic, p, starts.get(p, OFFSET_BEGINNING)) for p in range(partitions)])
+        remaining = set(range(partitions))
+        while remaining:
+            batch = consumer.consume(10_000, timeout=timeout_s)
+            if not batch:
+                raise UserError(f"no answer from the broker at {address} reading {topic} to its end")
+            for msg in batch:
+                error = msg.error()
+                if error is not None:
+                    if error.code() != KafkaError._PARTITION_EOF:
+                        raise UserError(f"cannot read {topic} to its end: {error.str()}")
+                    remaining.discard(msg.partition())
+                    continue
+                key = (topic, msg.partition())
+                ends[key] = max(ends[key], msg.offset() + 1)
+        return ends
+    finally:
+        consumer.close()
+
+
 def _row(msg: Any) -> dict[str, Any]:
     raw = msg.value() or b""
     try:
