@@ -391,11 +391,11 @@ def run_worker(settings: Settings, address: str, options: WorkerOptions | None =
     changelog = changelog_topic(settings.consumer_group)
     ensure_topics(address, settings)
     ensure_topics(address, settings, (changelog,), compact=True)
-    internal: tuple[str, ...] = ()
+    internal_topics: tuple[str, ...] = ()
     if settings.stream_topology == "two-stage":
-        internal = (bidder_topic(settings.consumer_group),)
-        ensure_topics(address, settings, internal)
-    check_partitions(address, settings, (*TOPICS, changelog, *internal))
+        internal_topics = (bidder_topic(settings.consumer_group),)
+        ensure_topics(address, settings, internal_topics)
+    check_partitions(address, settings, (*TOPICS, changelog, *internal_topics))
     summary = WorkerSummary()
     remaining = dict(options.stop_at or {})
     holder: dict[str, Any] = {}
