@@ -53,6 +53,9 @@ class WorkerSummary:
     """What a worker did before it stopped."""
 
     processed: dict[str, int] = field(default_factory=dict)
+    """Input messages processed, by input topic."""
+    internal_records: int = 0
+    """Two stages: records of the internal topic (bids by bidder, closes) the bidder stage processed."""
     bronze_files: int = 0
     stopped_by: str = "signal"
     first_message_at: float = 0.0
@@ -420,7 +423,11 @@ def run_worker(settings: Settings, address: str, options: WorkerOptions | None =
         return bool(remaining)
 
     def on_processed(topic: str, partition: int, offset: int) -> None:
-        processed[topic] = processed.get(topic, 0) + 1
+        if topic == internal:
+            summary.internal_records += 1
+            positions[partition] = offset + 1
+        else:
+            processed[topic] = processed.get(topic, 0) + 1
         now = time.time()
         if not summary.first_message_at:
             summary.first_message_at = now
@@ -428,8 +435,6 @@ def run_worker(settings: Settings, address: str, options: WorkerOptions | None =
         count[0] += 1
         if count[0] % MARK_EVERY == 0:
             summary.marks.append(now)
-        if topic == internal:
-            positions[partition] = offset + 1
         end = remaining.get((topic, partition))
         if end is not None and offset + 1 >= end:
             del remaining[(topic, partition)]

@@ -198,6 +198,9 @@ def end_offsets(
     )  # fmt: skip
     ends = {(topic, p): max(starts.get(p, 0), 0) for p in range(partitions)}
     try:
+        metadata = consumer.list_topics(topic, timeout=timeout_s)
+        if topic not in metadata.topics or metadata.topics[topic].error is not None:
+            return {}  # no such topic: nothing to wait for
         consumer.assign([TopicPartition(topic, p, starts.get(p, OFFSET_BEGINNING)) for p in range(partitions)])
         remaining = set(range(partitions))
         while remaining:
