@@ -8,7 +8,8 @@ compare like with like on the same (noisy, 2-core) machine at the same moment:
   topology, and ``one_stage`` the same worker in the one-stage baseline; pass-through, one stage and two run
   ``--rounds`` times, alternating the order, and the figures are the medians;
 * ``latency``: the worker while the generator produces at a steady rate; latency is the time from a
-  bid's produce timestamp to its ``bids-scored`` record being readable by a consumer;
+  bid's produce timestamp to its ``bids-scored`` record being readable by a consumer (two stages, then the
+  one-stage baseline at the same rate);
 * ``scale``: one and then two `python -m app stream` processes (one consumer group, 4 partitions), with
   the cores each part used meanwhile (:mod:`app.benchmarks.cpu`) and what that leaves two workers.
 
@@ -424,10 +425,14 @@ def command(
         if not skip_latency:
             result["latency"] = []
             for n, bids_per_s in enumerate(float(r) for r in rates.split(",") if r.strip()):
-                with EmbeddedBroker() as broker:
-                    settings = _settings(root / f"latency{n}", partitions, "bench-latency")
-                    phase = latency(broker.address, settings, bids_per_s, latency_seconds, seed + 1, commit_interval)
-                    result["latency"].append(phase)
+                for topology in ("two-stage", "one-stage"):  # the baseline at the same rate, right after
+                    with EmbeddedBroker() as broker:
+                        settings = _settings(root / f"latency{n}-{topology}", partitions, "bench-latency")
+                        settings = settings.model_copy(update={"stream_topology": topology})
+                        phase = latency(
+                            broker.address, settings, bids_per_s, latency_seconds, seed + 1, commit_interval
+                        )
+                        result["latency"].append({"topology": topology, **phase})
     result["goals"] = {
         "scored_bids_per_s_per_worker": 25_000,
         "two_stage_vs_one_stage": 0.7,

@@ -198,16 +198,16 @@ def _new_profile() -> list[Any]:
     return [[], 0, {}, [], 0, 0, 0, {}, []]
 
 
-def _fresh(stores: Stores, source: str, partition_of_source: int, offset: int, index: int) -> bool:
-    """Whether this source position is past the last one applied from its source partition (else a replay)."""
+def _fresh(stores: Stores, source: str, offset: int, index: int) -> bool:
+    """Whether this source position is past the last one applied from its source partition (``source``,
+    ``"<topic>:<partition>"``), else a replay."""
     sources = stores.sources
-    key = f"{source}:{partition_of_source}"
-    last = sources[key]
+    last = sources[source]
     position = [offset, index]
     if last is not None and position <= last:
         return False
-    sources[key] = position
-    sources.changed(key)
+    sources[source] = position
+    sources.changed(source)
     return True
 
 
@@ -223,8 +223,9 @@ def bidder_record(bidder_id: str, fields: list[Any], stores: Stores) -> Scored |
     ``fields[1]`` names the source as ``"<topic>:<partition>"``.
     """
     kind, source, offset, index = fields[0], fields[1], fields[2], fields[3]
-    topic, _, part = source.rpartition(":")
-    if not _fresh(stores, topic, int(part), offset, index):
+    if type(source) is not str or type(offset) is not int or type(index) is not int:
+        raise TypeError("source, offset and index are a string and two integers")
+    if not _fresh(stores, source, offset, index):
         return None
     profiles = stores.bidders
     profile = profiles[bidder_id]
