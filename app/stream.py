@@ -151,6 +151,13 @@ def _application_class() -> type:
         lost (not committed): their state here may be stale from then on, the next owner recovers it."""
 
         on_released: Callable[[set[int]], None] = staticmethod(lambda partitions: None)
+        unaligned: frozenset[str] = frozenset()
+        """Topics whose empty buffer never holds back its partition group (the internal topic, see _on_assign)."""
+
+        def _on_assign(self, consumer: Any, topic_partitions: list[Any]) -> None:
+            super()._on_assign(consumer, topic_partitions)
+            if self.unaligned:
+                never_wait(self._consumer, self.unaligned)
 
         def _on_revoke(self, consumer: Any, topic_partitions: list[Any]) -> None:
             try:
@@ -176,6 +183,27 @@ def _application_class() -> type:
             process_batch(self, dataframe_composed)
 
     return WorkerApplication
+
+
+def never_wait(consumer: Any, topics: frozenset[str]) -> int:
+    """Make the time-alignment buffers of ``topics`` count as idle when empty; returns how many it changed.
+
+    Quix aligns every topic of a partition number by timestamp: a partition group waits while any of its
+    buffers is empty and its partition not known to be idle. The internal topic is written by this worker
+    while it works, so its buffer is empty-but-active after nearly every pass, and bids and auctions would
+    wait for each fetch of it. Its records need no alignment (the bidder stage skips replays by source
+    position, not by order), so an empty internal buffer never holds the group back; when it has records
+    they still go in timestamp order. (Measured at 5k bids/s: p50 134 -> 122 ms, within this machine's noise.)
+    """
+    from quixstreams.internal_consumer.buffering import Idleness
+
+    changed = 0
+    for group in getattr(consumer._buffer, "_partition_groups", {}).values():
+        for topic, buffer in group._partition_buffers.items():
+            if topic in topics:
+                buffer.idleness = lambda: Idleness.IDLE
+                changed += 1
+    return changed
 
 
 def check_partitions(address: str, settings: Settings, names: tuple[str, ...]) -> None:
@@ -302,6 +330,8 @@ def build_application(
         idle_write_s=options.commit_interval_s / 8,
     )
     app.on_released = state.forget
+    if two_stage:
+        app.unaligned = frozenset({internal})
     define_pipeline(app, processor, inputs, outputs, output, state, limits)
     return Built(app, processor, state, reader, output)
 
