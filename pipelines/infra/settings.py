@@ -60,10 +60,10 @@ class Settings(BaseSettings):
     )
     consumer_group: str = Field("auction-stream", min_length=1, description="Stream worker consumer group.")
     stream_topology: Literal["two-stage", "one-stage"] = Field(
-        "two-stage",
-        description="The stream worker's topology: `two-stage` (auction stage, then bidder stage through an "
-        "internal topic keyed by bidder: exact features at any partition count) or `one-stage` (all state per "
-        "auction partition: the baseline).",
+        "one-stage",
+        description="The stream worker's topology: `one-stage` (all state per auction partition) or `two-stage` "
+        "(auction stage, then bidder stage through an internal topic keyed by bidder: exact features at any "
+        "partition count; not yet the default: a worker over a persistent tansu restarted mid-stream can stall).",
     )
     state_dir: Path = Field(Path("./data/state"), description="Quix Streams local state directory.")
     runtime_dir: Path = Field(
