@@ -155,3 +155,13 @@ def test_bidder_record_needs_no_auction_state() -> None:
     assert scored is not None and scored.fraud_reasons == []
     assert stores.sources["bids:3"] == [7, 0] and stores.bidders["u1"][1] == 1
     assert bidder_record("u1", parsed[0], stores) is None  # the same source position again: a replay
+
+
+def test_the_quality_sweep_reports_each_partition_count_and_one_partition_agrees_across_topologies() -> None:
+    """At one partition both topologies see every feature whole: the same alerts. The table has a row a count."""
+    from app.benchmarks.stream_quality import sweep
+
+    two, one = (sweep([7], 4000, [1, 3], topology) for topology in ("two-stage", "one-stage"))
+    assert [run["partitions"] for run in two["runs"]] == [1, 3] and len(two["table"]) == 2 + 2
+    assert two["runs"][0]["overall"] == one["runs"][0]["overall"]
+    assert two["runs"][0]["overall"]["bids"] > 0
