@@ -133,16 +133,29 @@ def wait_drained(
     tick: Callable[[], None] = lambda: None,
 ) -> bool:
     """Wait until the stream workers have committed past every end offset the generator produced
-    (``tick`` is called on every poll: the supervisor restarts a worker that died meanwhile)."""
+    (``tick`` is called on every poll: the supervisor restarts a worker that died meanwhile).
+
+    Two stages: then also past where the internal topic ends once those inputs are committed (the
+    auction stage delivers its records before it commits their inputs, and produces nothing more).
+    """
+    from pipelines.infra.topics import bidder_topic, end_offsets
+
     deadline = time.monotonic() + timeout_s
+    wanted, internal_added = dict(ends), settings.stream_topology != "two-stage"
     while time.monotonic() < deadline:
         tick()
         try:
             done = committed_offsets(address, settings.consumer_group, 5)
         except Exception:
             done = {}
-        if all(done.get(key, 0) >= end for key, end in ends.items()):
-            return True
+        if all(done.get(key, 0) >= end for key, end in wanted.items()):
+            if internal_added:
+                return True
+            internal = bidder_topic(settings.consumer_group)
+            starts = {p: offset for (topic, p), offset in done.items() if topic == internal}
+            wanted.update(end_offsets(address, internal, settings.partitions, starts, settings.broker_timeout_s))
+            internal_added = True
+            continue
         time.sleep(0.5)
     return False
 

@@ -75,11 +75,16 @@ def test_bench_stream_throughput_phase_reports_medians_of_alternating_rounds(tmp
     rounds = report["rounds"]
     assert len(rounds) == 2
     for run in rounds:
-        assert run["passthrough"]["messages"] == run["full"]["messages"] == 3000
+        assert run["passthrough"]["messages"] == run["full"]["messages"] == run["one_stage"]["messages"] == 3000
+        assert run["full"]["internal_records"] >= run["full"]["bids"] > 0 == run["one_stage"]["internal_records"]
+        assert run["two_stage_vs_one_stage"] == round(
+            run["full"]["scored_bids_per_s"] / run["one_stage"]["scored_bids_per_s"], 3
+        )
         assert run["full_vs_passthrough"] == round(
             run["full"]["messages_per_s"] / run["passthrough"]["messages_per_s"], 3
         )
     assert report["full_vs_passthrough"] in {run["full_vs_passthrough"] for run in rounds}
+    assert report["two_stage_vs_one_stage"] in {run["two_stage_vs_one_stage"] for run in rounds}
     assert report["full"]["scored_bids_per_s"] == round(median(r["full"]["scored_bids_per_s"] for r in rounds))
     assert report["passthrough_repartitioned_by_bidder"]["messages"] == 3000
     assert "scale" not in report and "latency" not in report

@@ -34,6 +34,7 @@ def _worker(settings: Settings, address: str, *args: str) -> subprocess.Popen[by
         "AUCTION_STATE_DIR": str(settings.state_dir),
         "AUCTION_RUNTIME_DIR": str(settings.runtime_dir),
         "AUCTION_PARTITIONS": str(settings.partitions),
+        "AUCTION_STREAM_TOPOLOGY": settings.stream_topology,
     }
     return subprocess.Popen(
         [sys.executable, "-m", "app", "stream", "--commit-interval", "1", *args],
@@ -47,7 +48,11 @@ def _bronze_files(lake: Path) -> int:
     return len(list((lake / "bronze" / "bids").glob("date=*/*.parquet")))
 
 
-def test_sigkill_and_restart_keeps_bronze_exactly_once(own_broker: EmbeddedBroker, settings: Settings) -> None:
+@pytest.mark.parametrize("topology", ["one-stage", "two-stage"])
+def test_sigkill_and_restart_keeps_bronze_exactly_once(
+    own_broker: EmbeddedBroker, settings: Settings, topology: str
+) -> None:
+    settings = settings.model_copy(update={"stream_topology": topology})
     produce(own_broker.address, marketplace(BIDS), partitions=settings.partitions)
     lake = Path(settings.lake_url)
     killed_while_working = 0

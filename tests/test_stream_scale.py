@@ -17,9 +17,12 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 BIDS = 20_000
 
 
-def test_two_workers_on_four_partitions_process_everything_once(own_broker: EmbeddedBroker, tmp_path: Path) -> None:
+@pytest.mark.parametrize("topology", ["one-stage", "two-stage"])
+def test_two_workers_on_four_partitions_process_everything_once(
+    own_broker: EmbeddedBroker, tmp_path: Path, topology: str
+) -> None:
     settings = Settings(lake_url=str(tmp_path / "lake"), state_dir=tmp_path / "state", runtime_dir=tmp_path / "run",
-                        partitions=4)  # fmt: skip
+                        partitions=4, stream_topology=topology)  # fmt: skip
     produce(own_broker.address, marketplace(BIDS), partitions=4)
     workers = [_worker(settings, own_broker.address, "--idle-timeout", "8") for _ in range(2)]
     summaries = []

@@ -4,10 +4,12 @@ Every phase runs on its own embedded broker with the generator's traffic, in thi
 compare like with like on the same (noisy, 2-core) machine at the same moment:
 
 * ``passthrough``: a plain Quix Streams app copying the same input messages to one topic (the ceiling);
-* ``full``: one worker running the whole pipeline (validation, scoring, outputs, bronze); pass-through and
-  full run ``--rounds`` times, alternating which goes first, and the figures are the medians;
+* ``full``: one worker running the whole pipeline (validation, scoring, outputs, bronze) in the two-stage
+  topology, and ``one_stage`` the same worker in the one-stage baseline; pass-through, one stage and two run
+  ``--rounds`` times, alternating the order, and the figures are the medians;
 * ``latency``: the worker while the generator produces at a steady rate; latency is the time from a
-  bid's produce timestamp to its ``bids-scored`` record being readable by a consumer;
+  bid's produce timestamp to its ``bids-scored`` record being readable by a consumer (two stages, then the
+  one-stage baseline at the same rate);
 * ``scale``: one and then two `python -m app stream` processes (one consumer group, 4 partitions), with
   the cores each part used meanwhile (:mod:`app.benchmarks.cpu`) and what that leaves two workers.
 
@@ -42,6 +44,7 @@ def _settings(root: Path, partitions: int, group: str) -> Settings:
         runtime_dir=root / "run",
         partitions=partitions,
         consumer_group=group,
+        stream_topology="two-stage",  # what the benchmark measures (the one-stage baseline is asked for by name)
     )
 
 
@@ -54,6 +57,7 @@ def _worker_env(address: str, settings: Settings, lake_url: str = "", group: str
         "AUCTION_STATE_DIR": str(settings.state_dir),
         "AUCTION_PARTITIONS": str(settings.partitions),
         "AUCTION_CONSUMER_GROUP": group or settings.consumer_group,
+        "AUCTION_STREAM_TOPOLOGY": settings.stream_topology,
     }
 
 
@@ -122,17 +126,24 @@ def passthrough(
 
 
 def full(
-    address: str, settings: Settings, ends: dict[tuple[str, int], int], commit_interval: float = 2.0
+    address: str,
+    settings: Settings,
+    ends: dict[tuple[str, int], int],
+    commit_interval: float = 2.0,
+    topology: str = "two-stage",
 ) -> dict[str, float]:
-    """One worker, whole pipeline, bounded by the generator's end offsets."""
+    """One worker, whole pipeline (``topology``: two-stage or the one-stage baseline), bounded by the
+    generator's end offsets (two stages: and by where the internal topic then ends)."""
     from app.stream import WorkerOptions, run_worker
 
+    settings = settings.model_copy(update={"stream_topology": topology})
     summary = run_worker(settings, address, WorkerOptions(stop_at=ends, commit_interval_s=commit_interval))
     seconds = max(summary.last_message_at - summary.first_message_at, 1e-9)
     total = sum(summary.processed.values())
     bids = summary.processed.get("bids", 0)
     return {
         "messages": total,
+        "internal_records": summary.internal_records,
         "bids": bids,
         "seconds": round(seconds, 3),
         "messages_per_s": round(total / seconds),
@@ -151,24 +162,36 @@ def throughput(
     repartition by bidder runs once.
     """
     runs = []
+    order = ("passthrough", "one_stage", "full")
     for n in range(rounds):
         pair: dict[str, Any] = {}
-        for name in ("passthrough", "full") if n % 2 == 0 else ("full", "passthrough"):
-            settings = _settings(root / f"round{n}", partitions, f"bench-{name}-{n}")
-            pair[name] = (
-                full(address, settings, ends, commit_interval)
-                if name == "full"
-                else passthrough(address, settings, ends)
-            )
+        for name in order if n % 2 == 0 else order[::-1]:
+            settings = _settings(root / f"round{n}", partitions, f"bench-{name.replace('_', '-')}-{n}")
+            if name == "passthrough":
+                pair[name] = passthrough(address, settings, ends)
+            else:
+                pair[name] = full(
+                    address, settings, ends, commit_interval, "one-stage" if name == "one_stage" else "two-stage"
+                )
         pair["full_vs_passthrough"] = round(pair["full"]["messages_per_s"] / pair["passthrough"]["messages_per_s"], 3)
+        pair["two_stage_vs_one_stage"] = round(
+            pair["full"]["scored_bids_per_s"] / max(pair["one_stage"]["scored_bids_per_s"], 1), 3
+        )
         runs.append(pair)
     middle = sorted(runs, key=lambda run: run["full_vs_passthrough"])[len(runs) // 2]
+    middle_stages = sorted(runs, key=lambda run: run["two_stage_vs_one_stage"])[len(runs) // 2]
     return {
         "passthrough": {"messages_per_s": round(median(r["passthrough"]["messages_per_s"] for r in runs))},
         "full": {
+            "topology": "two-stage",
             "messages_per_s": round(median(r["full"]["messages_per_s"] for r in runs)),
             "scored_bids_per_s": round(median(r["full"]["scored_bids_per_s"] for r in runs)),
         },
+        "one_stage": {
+            "messages_per_s": round(median(r["one_stage"]["messages_per_s"] for r in runs)),
+            "scored_bids_per_s": round(median(r["one_stage"]["scored_bids_per_s"] for r in runs)),
+        },
+        "two_stage_vs_one_stage": middle_stages["two_stage_vs_one_stage"],
         "full_vs_passthrough": middle["full_vs_passthrough"],
         "rounds": runs,
         "passthrough_repartitioned_by_bidder": passthrough(
@@ -276,7 +299,7 @@ def scale(settings: Settings, workers: int, events: int, seed: int, commit_inter
             summaries = [json.loads(p.communicate(timeout=120)[0].decode().strip().splitlines()[-1]) for p in procs]
     first = min(s["first_message_at"] for s in summaries if s["first_message_at"])
     last = max(s["last_message_at"] for s in summaries)
-    total = sum(sum(s["processed"].values()) for s in summaries)
+    total = sum(sum(s["processed"].values()) + s.get("internal_records", 0) for s in summaries)  # all marked
     bids = sum(s["processed"].get("bids", 0) for s in summaries)
     bid_share = bids / max(total, 1)
     busy_until = min(s["last_message_at"] for s in summaries)
@@ -313,7 +336,8 @@ def _ceiling(one: dict[str, Any]) -> float | None:
 
 @click.command("stream")
 @click.option("--events", default=150_000, show_default=True, help="Generated events for the throughput phases.")
-@click.option("--partitions", default=4, show_default=True, help="Partitions per topic.")
+@click.option("--partitions", "partitions_text", default="4", show_default=True,
+              help="Partitions per topic; with --quality a comma list sweeps them (e.g. 1,4,16,64).")  # fmt: skip
 @click.option("--rates", default="10000,5000", show_default=True, help="Bids/s of the latency phases.")
 @click.option("--latency-seconds", default=15.0, show_default=True, help="Length of the latency phase.")
 @click.option(
@@ -334,9 +358,11 @@ def _ceiling(one: dict[str, Any]) -> float | None:
 @click.option("--quality-seeds", default="101,102,103", show_default=True,
               help="Generator seeds for --quality (the rules were tuned on 1,2,3).")  # fmt: skip
 @click.option("--quality-events", default=60_000, show_default=True, help="Events per seed for --quality.")
+@click.option("--topology", "topologies", default="two-stage", show_default=True,
+              help="With --quality: the topologies measured, a comma list of two-stage, one-stage.")  # fmt: skip
 def command(
     events: int,
-    partitions: int,
+    partitions_text: str,
     rates: str,
     latency_seconds: float,
     scale_events: int,
@@ -349,19 +375,39 @@ def command(
     quality: bool,
     quality_seeds: str,
     quality_events: int,
+    topologies: str,
 ) -> None:
     """Stream worker: scored bids/s vs a Quix pass-through, latency at a steady rate, two workers vs one.
 
     With --quality: detection quality of the alerts against the generator's fraud labels instead.
     """
+    try:
+        counts = [int(n) for n in partitions_text.split(",") if n.strip()]
+    except ValueError:
+        raise click.BadParameter(
+            f"{partitions_text!r} is not a comma list of numbers", param_hint="--partitions"
+        ) from None
+    if not counts or min(counts) < 1:
+        raise click.BadParameter("give at least one partition count, each at least 1", param_hint="--partitions")
     if quality:
-        from app.benchmarks.stream_quality import measure
+        from app.benchmarks.stream_quality import TOPOLOGIES, sweep
 
         seeds = [int(s) for s in quality_seeds.split(",") if s.strip()]
-        report = measure(seeds, quality_events, partitions)
-        report["goals"] = {"recall": 0.9, "precision": 0.8}
-        click.echo(json.dumps({"benchmark": "stream-quality", **report}, indent=2))
+        wanted = [t.strip() for t in topologies.split(",") if t.strip()]
+        if not wanted or any(t not in TOPOLOGIES for t in wanted):
+            raise click.BadParameter(f"{topologies!r}: give one or more of {', '.join(TOPOLOGIES)}",
+                                     param_hint="--topology")  # fmt: skip
+        reports = [sweep(seeds, quality_events, counts, topology) for topology in wanted]
+        goals = {"recall": 0.93, "precision": 0.85, "recall_spread": 0.03}
+        click.echo(json.dumps({"benchmark": "stream-quality", "sweeps": reports, "goals": goals}, indent=2))
+        for report in reports:  # the table, for people (stderr: stdout stays one JSON document)
+            click.echo(f"{report['topology']}, seeds {report['seeds']}, {quality_events} events each:", err=True)
+            for line in report["table"]:
+                click.echo(line, err=True)
         return
+    if len(counts) > 1:
+        raise click.BadParameter("a sweep of partition counts is for --quality only", param_hint="--partitions")
+    partitions = counts[0]
     result: dict[str, Any] = {"benchmark": "stream", "events": events, "partitions": partitions,
                               "commit_interval_s": commit_interval, "cpus": os.cpu_count()}  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="bench-stream-") as tmp:
@@ -380,14 +426,18 @@ def command(
         if not skip_latency:
             result["latency"] = []
             for n, bids_per_s in enumerate(float(r) for r in rates.split(",") if r.strip()):
-                with EmbeddedBroker() as broker:
-                    settings = _settings(root / f"latency{n}", partitions, "bench-latency")
-                    phase = latency(broker.address, settings, bids_per_s, latency_seconds, seed + 1, commit_interval)
-                    result["latency"].append(phase)
+                for topology in ("two-stage", "one-stage"):  # the baseline at the same rate, right after
+                    with EmbeddedBroker() as broker:
+                        settings = _settings(root / f"latency{n}-{topology}", partitions, "bench-latency")
+                        settings = settings.model_copy(update={"stream_topology": topology})
+                        phase = latency(
+                            broker.address, settings, bids_per_s, latency_seconds, seed + 1, commit_interval
+                        )
+                        result["latency"].append({"topology": topology, **phase})
     result["goals"] = {
         "scored_bids_per_s_per_worker": 25_000,
-        "full_vs_passthrough": 0.6,
-        "p99_ms": 250,
+        "two_stage_vs_one_stage": 0.7,
+        "p99_ms_at_5k_bids_per_s": 300,
         "two_vs_one": 1.7,
     }
     click.echo(json.dumps(result, indent=2))

@@ -6,6 +6,7 @@ Every field is documented; the README's configuration table is checked against t
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -58,6 +59,12 @@ class Settings(BaseSettings):
         7 * 24 * 3600 * 1000, ge=60_000, description="`retention.ms` set on every topic at creation."
     )
     consumer_group: str = Field("auction-stream", min_length=1, description="Stream worker consumer group.")
+    stream_topology: Literal["two-stage", "one-stage"] = Field(
+        "one-stage",
+        description="The stream worker's topology: `one-stage` (all state per auction partition) or `two-stage` "
+        "(auction stage, then bidder stage through an internal topic keyed by bidder: exact features at any "
+        "partition count; not yet the default: a worker over a persistent tansu restarted mid-stream can stall).",
+    )
     state_dir: Path = Field(Path("./data/state"), description="Quix Streams local state directory.")
     runtime_dir: Path = Field(
         Path("./data/run"),

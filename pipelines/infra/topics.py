@@ -60,6 +60,12 @@ def changelog_topic(group: str) -> str:
     return f"changelog-{group}-scoring"
 
 
+def bidder_topic(group: str) -> str:
+    """The two-stage stream's internal topic of a consumer group: valid bids with their auction features,
+    keyed by bidder (its contents depend on the group's processing, like the changelog)."""
+    return f"internal-{group}-bids-by-bidder"
+
+
 def _admin(address: str) -> Any:
     from confluent_kafka.admin import AdminClient
 
@@ -174,6 +180,43 @@ def tail(address: str, topic: str, n: int, timeout_s: float = 10.0) -> list[dict
             else:
                 heapq.heappushpop(newest, item)
         return [item[3] for item in sorted(newest, key=lambda i: i[:3])]
+    finally:
+        consumer.close()
+
+
+def end_offsets(
+    address: str, topic: str, partitions: int, starts: dict[int, int] | None = None, timeout_s: float = 10.0
+) -> dict[tuple[str, int], int]:
+    """The end offset (exclusive) of each partition of ``topic``, read to the partition EOF from ``starts``
+    (partition -> offset; default the beginning): tansu's ListOffsets high watermark is too low."""
+    from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
+
+    starts = starts or {}
+    consumer = Consumer(
+        {**client_config(address), "group.id": "auction-ends", "enable.auto.commit": False,
+         "enable.partition.eof": True}
+    )  # fmt: skip
+    ends = {(topic, p): max(starts.get(p, 0), 0) for p in range(partitions)}
+    try:
+        metadata = consumer.list_topics(topic, timeout=timeout_s)
+        if topic not in metadata.topics or metadata.topics[topic].error is not None:
+            return {}  # no such topic: nothing to wait for
+        consumer.assign([TopicPartition(topic, p, starts.get(p, OFFSET_BEGINNING)) for p in range(partitions)])
+        remaining = set(range(partitions))
+        while remaining:
+            batch = consumer.consume(10_000, timeout=timeout_s)
+            if not batch:
+                raise UserError(f"no answer from the broker at {address} reading {topic} to its end")
+            for msg in batch:
+                error = msg.error()
+                if error is not None:
+                    if error.code() != KafkaError._PARTITION_EOF:
+                        raise UserError(f"cannot read {topic} to its end: {error.str()}")
+                    remaining.discard(msg.partition())
+                    continue
+                key = (topic, msg.partition())
+                ends[key] = max(ends[key], msg.offset() + 1)
+        return ends
     finally:
         consumer.close()
 

@@ -13,6 +13,7 @@ Public face:
   state and its changelog;
 * :class:`pipelines.stream.outputs.OutputProducer` -- the outputs' producer.
 
-Inside: ``fastpath`` (canonical JSON to primitives), ``score`` (stateful features), ``rules`` (the pure
+Inside: ``fastpath`` (canonical JSON to primitives), ``stages`` (the two-stage topology: auction stage, internal
+topic keyed by bidder, bidder stage), ``score`` (the one-stage step and the state shapes), ``rules`` (the pure
 fraud rules).
 """

@@ -41,6 +41,23 @@ DESTINATIONS: dict[str, tuple[str, ...]] = {
     "auctions": ("auctions", "dead-letters"),
     "bids": ("bids", "bids-scored", "fraud-alerts", "dead-letters"),
 }
+#: input topic -> (the contract its canonical JSON rows are read with, the tables those rows land in): a bid is
+#: kept as its bids-scored value, one parse gives both tables
+JSON_TABLES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "users": ("users", ("users",)),
+    "auctions": ("auctions", ("auctions",)),
+    "bids": ("bids-scored", ("bids-scored", "bids")),
+}
+
+
+def two_stage_tables(internal: str) -> tuple[dict[str, tuple[str, ...]], dict[str, tuple[str, tuple[str, ...]]]]:
+    """(destinations, JSON tables) of the two-stage topology (:mod:`pipelines.stream.stages`): the auction stage
+    lands ``bids`` (its input) and the dead letters of bids and auctions; the bidder stage, by ``internal``'s
+    offsets, ``bids-scored``, ``fraud-alerts`` and its own dead letters."""
+    destinations = {**DESTINATIONS, "bids": ("bids", "dead-letters"),
+                    internal: ("bids-scored", "fraud-alerts", "dead-letters")}  # fmt: skip
+    tables = {**JSON_TABLES, "bids": ("bids", ("bids",)), internal: ("bids-scored", ("bids-scored",))}
+    return destinations, tables
 
 
 _META = ("_broker_run", "_partition", "_offset", "_key", "_ingest_time")
@@ -103,10 +120,12 @@ class JsonRows:
     One small tuple per row: a single append on the hot path.
     """
 
-    def __init__(self, topic: str) -> None:
+    def __init__(self, topic: str, parsed_as: str, dests: tuple[str, ...]) -> None:
         self.topic = topic
-        #: the contract the values are read with: a bid's value is its bids-scored record
-        self.parsed_as = "bids-scored" if topic == "bids" else topic
+        #: the contract the values are read with (one-stage: a bid's value is its bids-scored record)
+        self.parsed_as = parsed_as
+        #: the bronze tables these rows land in
+        self.dests = dests
         #: (value, offset, ingest time ms)
         self.rows: list[tuple[bytes, int, int]] = []
 
@@ -119,7 +138,7 @@ class JsonRows:
         contract = _parse(self.parsed_as, [row[0] for row in rows])
         arrays: dict[str, Any] = dict(zip(contract.column_names, contract.columns, strict=True))
         arrays.update(_meta_arrays(schema, run, partition, [row[1] for row in rows], [row[2] for row in rows]))
-        arrays["_key"] = arrays[TOPIC_KEYS[self.topic]]
+        arrays["_key"] = arrays[TOPIC_KEYS[self.dests[-1]]]
         return arrays, _days(arrays["event_time"])
 
 
@@ -152,8 +171,15 @@ def _parse(topic: str, values: list[bytes]) -> pa.Table:
 class RangeBuffer:
     """Everything one input partition produced since its last file: per destination, in columns."""
 
-    def __init__(self, first: int, schemas: Mapping[str, pa.Schema], opened: float = 0.0) -> None:
+    def __init__(
+        self,
+        first: int,
+        schemas: Mapping[str, pa.Schema],
+        opened: float = 0.0,
+        json_tables: Mapping[str, tuple[str, tuple[str, ...]]] = JSON_TABLES,
+    ) -> None:
         self.first = first
+        self._json_tables = json_tables
         self.opened = opened
         """When the range's first row came (the sink's clock): :meth:`BronzeSink.tick` writes old ranges."""
         self._schemas = schemas
@@ -175,7 +201,7 @@ class RangeBuffer:
         """Append a valid input message given as canonical JSON (a bid as its canonical bids-scored value)."""
         rows = self.json
         if rows is None:
-            rows = self.json = JsonRows(topic)
+            rows = self.json = JsonRows(topic, *self._json_tables[topic])
         rows.rows.append((value, offset, ts))
         self.rows += 1
 
@@ -186,11 +212,9 @@ class RangeBuffer:
             table = self._table(dest, columns.arrays(self._schemas[dest], run, partition))
             out.append((dest, table, pa.array(columns.days, pa.int32())))
         if self.json is not None and len(self.json):
-            topic = self.json.topic
-            arrays, days = self.json.arrays(self._schemas[topic], run, partition)
-            if topic == "bids":
-                out.append(("bids-scored", self._table("bids-scored", arrays), days))
-            out.append((topic, self._table(topic, arrays), days))
+            arrays, days = self.json.arrays(self._schemas[self.json.dests[-1]], run, partition)
+            for dest in self.json.dests:
+                out.append((dest, self._table(dest, arrays), days))
         return out
 
     def _table(self, dest: str, arrays: Mapping[str, Any]) -> pa.Table:
@@ -224,15 +248,18 @@ class BronzeSink(BaseSink):
         early_after_s: float | None = None,
         early_min_rows: int = 1000,
         clock: Callable[[], float] = time.monotonic,
+        destinations: Mapping[str, tuple[str, ...]] = DESTINATIONS,
+        json_tables: Mapping[str, tuple[str, tuple[str, ...]]] = JSON_TABLES,
     ) -> None:
         super().__init__()
         self.lake = lake
+        self.destinations, self.json_tables = dict(destinations), dict(json_tables)
         self.runs = dict(runs)
         self.max_rows = max_rows
         self.early_after_s, self.early_min_rows, self._clock = early_after_s, early_min_rows, clock
         self.early_ranges = 0
         """Ranges written by :meth:`tick` (before their checkpoint)."""
-        self._schemas = {dest: bronze_schema(dest) for dests in DESTINATIONS.values() for dest in dests}
+        self._schemas = {dest: bronze_schema(dest) for dests in self.destinations.values() for dest in dests}
         self._next: dict[tuple[str, int], int] = {}
         self._buffers: dict[tuple[str, int], RangeBuffer] = {}
         self.files_written = 0
@@ -256,7 +283,7 @@ class BronzeSink(BaseSink):
         self._next[tp] = offset + 1
         buffer = self._buffers.get(tp)
         if buffer is None:
-            buffer = self._buffers[tp] = RangeBuffer(offset, self._schemas, self._clock())
+            buffer = self._buffers[tp] = RangeBuffer(offset, self._schemas, self._clock(), self.json_tables)
         return buffer
 
     def remove_uncommitted(self, topic: str, partition: int, offset: int) -> list[str]:
@@ -264,7 +291,7 @@ class BronzeSink(BaseSink):
         self._wait()  # a range still being written must land before it can be removed
         run = self.runs[topic]
         stale = []
-        for dest in DESTINATIONS[topic]:
+        for dest in self.destinations[topic]:
             pattern = self.lake.path("bronze", dest, "date=*", f"{run}-{partition}-*.parquet")
             for path in self.lake.fs.glob(pattern):
                 _, part, first, _ = parse_bronze_file_name(path)

@@ -45,6 +45,15 @@ from pipelines.stream.letters import fit_letter, output_budget, raw_facts, raw_t
 from pipelines.stream.outputs import OutputProducer
 from pipelines.stream.refusals import Overflow, header_bytes
 from pipelines.stream.score import MemoryStores, Scored, Stores, UserDirectory, alert_id, on_auction, on_bid
+from pipelines.stream.stages import (
+    auction_bid,
+    auction_event,
+    bid_record,
+    bidder_record,
+    bidder_user,
+    close_record,
+    parse_record,
+)
 from pipelines.stream.state import StateCache
 
 #: what the processing step emits: (output topic, key, serialized value)
@@ -289,6 +298,105 @@ class Processor:
         return self._dead_letter(topic, partition, offset, key, key_text, value, ts, reason, buffer, f"-{output}")
 
 
+#: the name the internal topic goes by in a processor's outputs (the real name is per consumer group)
+BY_BIDDER = "bids-by-bidder"
+
+
+class TwoStageProcessor(Processor):
+    """The two-stage topology's per-message work (:mod:`pipelines.stream.stages`).
+
+    Auction stage: ``auctions`` and ``bids`` (keyed by auction) are validated as in one stage; a valid bid
+    goes to bronze ``bids`` as it came and on to the internal topic (``BY_BIDDER`` among the outputs, keyed
+    by bidder) with its auction features; a close sends each bidder's participation. Bidder stage: ``users``
+    (signup times) and the internal topic (keyed by bidder, co-partitioned with users) give ``bids-scored``
+    and ``fraud-alerts``, in bronze by the internal topic's offsets. An internal record that is not one of
+    ours (never written by this worker) is dead-lettered like any bad input.
+    """
+
+    def __init__(self, sink: BronzeSink, internal: str, letter_budget: int = output_budget(1_000_000)) -> None:
+        super().__init__(sink, None, letter_budget)
+        self.internal = internal
+        """The internal topic's real name (its offsets name the bidder stage's bronze files)."""
+        self.steps = {"bids": self._stage_bid, "auctions": self._stage_auction, "users": self._stage_user,
+                      internal: self._stage_record}  # fmt: skip
+
+    def _stage_bid(
+        self, partition: int, offset: int, key: bytes | None, value: bytes | None, ts: int, stores: Stores
+    ) -> list[Out]:
+        checked = self._validated("bids", fast_bid, partition, offset, key, value, ts)
+        if isinstance(checked, list):
+            return checked
+        buffer, key_text, value, fields = checked
+        bid_id, auction_id, bidder_id, cents, currency, t_ms, channel, device_id, event_ms = fields
+        features = auction_bid(bid_id, auction_id, bidder_id, cents, currency, t_ms, stores)
+        if isinstance(features, str):
+            return [self._dead_letter("bids", partition, offset, key, key_text, value, ts, features, buffer)]
+        buffer.add_json("bids", value, offset, ts)
+        record = bid_record(
+            f"bids:{partition}", offset, auction_id, t_ms, event_ms, channel, device_id, features, value
+        )
+        return [(BY_BIDDER, bidder_id.encode(), record)]
+
+    def _stage_auction(
+        self, partition: int, offset: int, key: bytes | None, value: bytes | None, ts: int, stores: Stores
+    ) -> list[Out]:
+        checked = self._validated("auctions", fast_auction, partition, offset, key, value, ts)
+        if isinstance(checked, list):
+            return checked
+        buffer, key_text, value, fields = checked
+        auction_id, seller_id, category, start_cents, currency, start_ms, end_ms, status, winner_id, _ = fields
+        outcome = auction_event(
+            auction_id, seller_id, category, start_cents, currency, start_ms, end_ms, status == "closed", winner_id,
+            stores,
+        )  # fmt: skip
+        if isinstance(outcome, str):
+            return [self._dead_letter("auctions", partition, offset, key, key_text, value, ts, outcome, buffer)]
+        buffer.add_json("auctions", value, offset, ts)
+        source = f"auctions:{partition}"
+        return [
+            (BY_BIDDER, bidder.encode(), close_record(source, offset, index, auction_id, won))
+            for index, (bidder, won) in enumerate(outcome)
+        ]
+
+    def _stage_user(
+        self, partition: int, offset: int, key: bytes | None, value: bytes | None, ts: int, stores: Stores
+    ) -> list[Out]:
+        checked = self._validated("users", fast_user, partition, offset, key, value, ts)
+        if isinstance(checked, list):
+            return checked
+        buffer, _, value, (user_id, signup_ms, _) = checked
+        bidder_user(user_id, signup_ms, stores)
+        buffer.add_json("users", value, offset, ts)
+        return []
+
+    def _stage_record(
+        self, partition: int, offset: int, key: bytes | None, value: bytes | None, ts: int, stores: Stores
+    ) -> list[Out]:
+        topic = self.internal
+        buffer = self.sink.note(topic, partition, offset)
+        key_text = key.decode("utf-8", "replace") if key is not None else None
+        parsed = parse_record(value)
+        if isinstance(parsed, str) or key_text is None:
+            error = parsed if isinstance(parsed, str) else "no key (a bidder id)"
+            return [self._dead_letter(topic, partition, offset, key, key_text, value, ts, error, buffer)]
+        fields, bid = parsed
+        try:
+            scored = bidder_record(key_text, fields, stores)
+        except (TypeError, ValueError, AttributeError) as exc:  # a record of the right shape, wrong types
+            error = f"not an internal record: {exc}"
+            return [self._dead_letter(topic, partition, offset, key, key_text, value, ts, error, buffer)]
+        if scored is None:  # a close, or a record replayed by the auction stage (applied before)
+            return []
+        value = scored_value(bid, scored.fraud_score, scored.fraud_reasons)
+        buffer.add_json(topic, value, offset, ts)
+        auction_id = fields[4]
+        outs: list[Out] = [("bids-scored", auction_id.encode(), value)]
+        if scored.alert_stats is not None:
+            day = fields[6] // DAY_MS
+            outs.append(self._alert(key_text, auction_id, fields[5], scored, buffer, offset, key_text, ts, day))
+        return outs
+
+
 def define_pipeline(
     app: Application,
     processor: Processor,
@@ -300,6 +408,9 @@ def define_pipeline(
 ) -> None:
     """Build the graph: users -> process -> outputs; auctions+bids (one stateful stream) -> process -> outputs.
 
+    With a :class:`TwoStageProcessor` (``inputs`` then hold its internal topic, ``outputs`` ``BY_BIDDER``):
+    auctions+bids+users+internal topic, one stream whose state per partition number holds both stages'.
+
     ``state`` holds the auctions+bids stream's state per partition and writes its changelog through
     ``producer``; ``producer`` carries the outputs. ``limits``: bytes (key + value + headers) each output
     may take (default: what a 1 MB broker limit leaves, :func:`pipelines.stream.letters.output_budget`); an output
@@ -307,6 +418,10 @@ def define_pipeline(
     """
     users = app.dataframe(inputs["users"])
     events = app.dataframe(inputs["auctions"]).concat(app.dataframe(inputs["bids"]))
+    two_stage = isinstance(processor, TwoStageProcessor)
+    if two_stage:  # users and the internal topic are keyed by user: both feed the bidder stage's state
+        assert isinstance(processor, TwoStageProcessor)
+        events = events.concat(users).concat(app.dataframe(inputs[processor.internal]))
     context, sink = events.processing_context, processor.sink
     # Each is flushed by every checkpoint, in this order, before the offsets are committed: bronze files,
     # the state's changelog records, then the producer that carries outputs and changelog alike. (Writing
@@ -362,5 +477,6 @@ def define_pipeline(
         if sink.full(topic, partition):
             sink.flush_partition_async(topic, partition)
 
-    users.update(on_user, metadata=True)
+    if not two_stage:
+        users.update(on_user, metadata=True)
     events.update(on_event, metadata=True)

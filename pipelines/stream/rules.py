@@ -37,7 +37,8 @@ class BidFeatures:
     """
 
     bids_last_minute: int = 1
-    """The bidder's bids in the 60 s before and including this one (this worker's partition)."""
+    """The bidder's bids in the 60 s before and including this one (two stages: all of them; one stage: this
+    partition's)."""
     auction_bids: int = 1
     """Bids in this auction so far, this one included."""
     bidder_auction_bids: int = 1
@@ -45,7 +46,7 @@ class BidFeatures:
     successive_outbids: int = 0
     """Times in this auction the bidder raised the price while already leading (outbidding itself)."""
     bidder_auctions: int = 1
-    """Distinct auctions the bidder has bid in (this partition)."""
+    """Distinct auctions the bidder has bid in (one stage: this partition's)."""
     seller_auctions: int = 1
     """Of those, auctions run by this auction's seller."""
     early_bids: int = 0
@@ -53,11 +54,12 @@ class BidFeatures:
     late_bids: int = 0
     """The bidder's bids in this auction placed in its last 5 % (sniping: the honest pattern)."""
     closed_auctions: int = 0
-    """Closed auctions the bidder took part in (this partition)."""
+    """Closed auctions the bidder took part in (one stage: this partition's)."""
     wins: int = 0
     """Of those, auctions the bidder won."""
     account_age_days: float | None = None
-    """Days from the bidder's signup to this bid; None when the user is unknown to this worker."""
+    """Days from the bidder's signup to this bid; None when the user is unknown (two stages: never registered,
+    ``unknown_user`` in the reasons; one stage: unknown to this worker)."""
     jump_ratio: float = 1.0
     """This bid over the auction's standing high bid (1.0 when it is the first bid)."""
     category_ratio: float = 1.0
@@ -151,7 +153,12 @@ def new_account_jump(f: BidFeatures) -> float:
 
 Rule = Callable[[BidFeatures], float]
 
-#: rule name -> (rule, weight). A weight is the score a rule gives on its own at full evidence.
+#: rule name -> (rule, weight). A weight is the score a rule gives on its own at full evidence. These rules meet
+#: the detection goals with the two-stage topology's exact features at 1..64 partitions as they are; a retune
+#: for exact features (tuned on seeds 1-3: ``jump_bid`` 0.62 -> 0.55, bidder tendency's count ramp 1..2 ->
+#: 1..3) raised precision ~0.89 -> ~0.94 but cut the one-stage default's recall at 4 partitions (0.959 in issue
+#: 16's measurement) to 0.870,
+#: so it waits for two stages to be the default (docs/adr/0005-two-stage-scoring.md).
 RULES: dict[str, tuple[Rule, float]] = {
     "bidder_tendency": (bidder_tendency, 0.45),
     "bidding_ratio": (bidding_ratio, 0.2),

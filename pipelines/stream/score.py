@@ -1,18 +1,15 @@
-"""The stateful scoring step: keeps compact per-auction, per-bidder and per-category state and scores bids.
+"""The one-stage scoring step (``AUCTION_STREAM_TOPOLOGY=one-stage``, the baseline; the default is two stages,
+:mod:`pipelines.stream.stages`, which reuses the state shapes and helpers here).
 
 State lives in memory per partition, backed by a changelog topic (:mod:`pipelines.stream.state`), so it survives
 a restart or a move to another worker. It is per partition; bids are partitioned by
 ``auction_id``, so everything here is what *this partition* has seen. That is exact for the per-auction
 and per-(bidder, auction) features; for per-bidder and per-(bidder, seller) features it is a sample of
 the bidder's activity (the auctions that hash to this partition) -- ratios such as bidder tendency and
-winning ratio keep their expected value, counts shrink with the partition count (the rules' thresholds
-are set for that: 4 partitions). We chose this over a ``group_by(bidder_id)`` repartition, which sends
-every bid through the broker a second time: measured by ``python -m app bench stream``, a Quix
-pass-through falls from ~92k to ~51k messages/s with it (about 9 µs more per message, next to the
-~60 µs the full pipeline spends), and it would also split the step in two (auction checks before,
-bidder features after). With the rules as they are, partition-local state already meets the detection
-goals. Users are keyed by ``user_id`` and cannot be co-partitioned with bids, so signup times are kept
-in a per-process directory (:class:`UserDirectory`): complete when one worker owns every partition.
+winning ratio keep their expected value, counts shrink with the partition count: shill and collusion recall
+fall from ~0.95 at 1 partition to ~0.3 at 64 (ADR 5). Users are keyed by ``user_id`` and cannot be
+co-partitioned with bids, so signup times are kept in a per-process directory (:class:`UserDirectory`):
+complete when one worker owns every partition.
 
 The step is deterministic: given the same state and the same bid it returns the same score, so a replay
 after a crash reproduces its outputs. It never reads ``fraud_label``.
@@ -79,6 +76,14 @@ class Stores(Protocol):
     @property
     def categories(self) -> Table: ...
 
+    @property
+    def signups(self) -> Table:
+        """Two-stage bidder stage: signup ms by user id (:mod:`pipelines.stream.stages`)."""
+
+    @property
+    def sources(self) -> Table:
+        """Two-stage bidder stage: the last source position applied per source partition."""
+
 
 class MemoryTable(dict[str, Any]):
     """A :class:`Table` on a plain dict: nothing to write, the dict is the only copy."""
@@ -93,10 +98,11 @@ class MemoryTable(dict[str, Any]):
 class MemoryStores:
     """:class:`Stores` for one partition in memory (tests, the quality benchmark): nothing is persisted."""
 
-    __slots__ = ("auctions", "bidders", "categories", "closing")
+    __slots__ = ("auctions", "bidders", "categories", "closing", "signups", "sources")
 
     def __init__(self) -> None:
         self.auctions, self.bidders, self.categories = MemoryTable(), MemoryTable(), MemoryTable()
+        self.signups, self.sources = MemoryTable(), MemoryTable()
         self.closing: deque[tuple[int, str]] = deque()
 
 

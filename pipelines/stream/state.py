@@ -34,7 +34,7 @@ from pipelines.stream.score import closing_auctions
 #: the changelog record header holding the input offsets processed when the record was written (JSON)
 OFFSETS_HEADER = "processed-offsets"
 #: the first byte of a record's key names its table; then ":" and the id
-_KINDS = (b"a", b"u", b"c")
+_KINDS = (b"a", b"u", b"c", b"s", b"o")
 
 Produce = Callable[[str, int, bytes, bytes | None, list[tuple[str, bytes]]], None]
 """``produce(topic, partition, key, value, headers)``; a None value deletes the key."""
@@ -79,17 +79,22 @@ class StateTable(dict[str, Any]):
 class PartitionStores:
     """One partition's state (a :class:`pipelines.stream.score.Stores`) and the input offsets it has processed."""
 
-    __slots__ = ("auctions", "bidders", "categories", "closing", "offsets")
+    __slots__ = ("auctions", "bidders", "categories", "closing", "offsets", "signups", "sources")
 
     def __init__(self) -> None:
         self.auctions, self.bidders, self.categories = StateTable(), StateTable(), StateTable()
+        self.signups, self.sources = StateTable(), StateTable()
+        """The two-stage bidder stage's signup times and source positions (:mod:`pipelines.stream.stages`)."""
         self.closing: deque[tuple[int, str]] = deque()
         """Closed auctions not yet compacted (:class:`pipelines.stream.score.Stores`); rebuilt by :func:`recover`."""
         self.offsets: dict[str, int] = {}
         """The last input offset processed per topic: set by the pipeline for every message."""
 
     def tables(self) -> Iterator[tuple[bytes, StateTable]]:
-        yield from zip(_KINDS, (self.auctions, self.bidders, self.categories), strict=True)
+        yield from zip(_KINDS, self._all(), strict=True)
+
+    def _all(self) -> tuple[StateTable, ...]:
+        return (self.auctions, self.bidders, self.categories, self.signups, self.sources)
 
     def write(self, produce: Produce, topic: str, partition: int) -> int:
         """Produce every changed value to ``topic``'s ``partition`` (the checkpoint); returns how many records."""
@@ -121,7 +126,7 @@ class PartitionStores:
         return written
 
     def _table(self, kind: bytes) -> StateTable:
-        return (self.auctions, self.bidders, self.categories)[_KINDS.index(kind)]
+        return self._all()[_KINDS.index(kind)]
 
     def apply(self, key: bytes, value: bytes | None) -> None:
         """Apply one changelog record (a None value deletes the key)."""

@@ -1,0 +1,167 @@
+"""The two-stage topology's processing (pipelines/stream/stages.py through TwoStageProcessor), without a broker.
+
+Messages are routed as the worker routes them: inputs by their key's murmur2 partition, the auction stage's
+internal records by bidder. Each partition has its own state, so a feature that stays exact here stays
+exact whatever the partition count.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter, deque
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from pipelines.generate.partitioning import partition_of
+from pipelines.infra.lake import Lake
+from pipelines.stream.bronze import BronzeSink, two_stage_tables
+from pipelines.stream.graph import BY_BIDDER, TwoStageProcessor
+from pipelines.stream.score import MemoryStores
+from pipelines.stream.stages import UNKNOWN_AUCTION, UNKNOWN_USER, bid_record, bidder_record, parse_record
+from tests.test_stream_support import HOUR, T0, Message, auction, bid, user
+
+INTERNAL = "internal-test-bids-by-bidder"
+
+
+class Worker:
+    """Every partition's state and a TwoStageProcessor; ``feed`` routes a message and its internal records."""
+
+    def __init__(self, tmp: Path, partitions: int) -> None:
+        destinations, tables = two_stage_tables(INTERNAL)
+        runs = {"users": "u", "auctions": "a", "bids": "b", INTERNAL: "i"}
+        self.sink = BronzeSink(Lake(str(tmp)), runs, max_rows=10**9, destinations=destinations, json_tables=tables)
+        self.processor = TwoStageProcessor(self.sink, INTERNAL)
+        self.partitions = partitions
+        self.stores = [MemoryStores() for _ in range(partitions)]
+        self.offsets: Counter[tuple[str, int]] = Counter()
+        self.internal: list[tuple[bytes, bytes]] = []
+        """Every internal record produced (key, value), for replays."""
+
+    def process(self, topic: str, key: bytes, value: bytes) -> list[tuple[str, bytes | None, bytes]]:
+        part = partition_of(key.decode(), self.partitions)
+        offset = self.offsets[(topic, part)]
+        self.offsets[(topic, part)] += 1
+        return self.processor.process(topic, part, offset, key, value, 0, self.stores[part])
+
+    def feed(self, *messages: Message) -> list[tuple[str, bytes | None, bytes]]:
+        """The outputs (but internal records, which are processed) of the messages, in order."""
+        outs = []
+        for topic, key, value in messages:
+            pending = deque([(topic, (key or "").encode(), value or b"")])
+            while pending:
+                name, raw_key, raw = pending.popleft()
+                for out in self.process(name, raw_key, raw):
+                    if out[0] == BY_BIDDER:
+                        self.internal.append((out[1] or b"", out[2]))
+                        pending.append((INTERNAL, out[1] or b"", out[2]))
+                    else:
+                        outs.append(out)
+        return outs
+
+
+def _scored(outs: list[tuple[str, bytes | None, bytes]]) -> list[dict[str, Any]]:
+    return [json.loads(v) for t, _, v in outs if t == "bids-scored"]
+
+
+def _profile(worker: Worker, bidder: str) -> Any:
+    return worker.stores[partition_of(bidder, worker.partitions)].bidders[bidder]
+
+
+def test_bidder_features_count_every_auction_whatever_the_partition_count(tmp_path: Path) -> None:
+    """A bidder in 8 auctions of one seller: at 1 and at 64 partitions the bidder stage counts all 8 (one stage
+    counted those of one partition), and the scores are the same."""
+    messages: list[Message] = [user(i) for i in range(40)]
+    messages += [auction(a, seller=1) for a in range(8)]
+    messages += [bid(a, a, 30, T0 + 60_000 * (a + 1), 2000) for a in range(8)]
+    scores = {}
+    for partitions in (1, 64):
+        worker = Worker(tmp_path / str(partitions), partitions)
+        scored = _scored(worker.feed(*messages))
+        assert [s["bid_id"] for s in scored] == [f"b{a}" for a in range(8)]
+        profile = _profile(worker, "u30")
+        assert profile[1] == 8 and profile[2] == {"u1": 8}  # auctions, of which this seller's
+        scores[partitions] = [(s["fraud_score"], s["fraud_reasons"]) for s in scored]
+        assert "bidder_tendency" in scored[-1]["fraud_reasons"]
+    assert scores[1] == scores[64]
+
+
+def test_closes_count_participation_and_wins_in_the_bidder_stage(tmp_path: Path) -> None:
+    worker = Worker(tmp_path, 16)
+    worker.feed(*[user(i) for i in range(40)], *[auction(a, seller=a) for a in range(4)])
+    worker.feed(
+        *[bid(a * 10 + b, a, 20 + b, T0 + 60_000 * (b + 1), 2000 + 100 * b) for a in range(4) for b in range(2)]
+    )
+    for a in range(4):
+        worker.feed(auction(a, seller=a, status="closed", winner_id="u21"))
+    assert _profile(worker, "u20")[5:7] == [4, 0] and _profile(worker, "u21")[5:7] == [4, 4]
+    worker.feed(auction(0, seller=0, status="closed", winner_id="u21"))  # a second close: counted once
+    assert _profile(worker, "u20")[5:7] == [4, 0]
+
+
+def test_unknown_user_and_unknown_auction_are_scored_and_said(tmp_path: Path) -> None:
+    worker = Worker(tmp_path, 4)
+    worker.feed(user(20), auction(1, seller=1))
+    known, stranger, early = _scored(
+        worker.feed(
+            bid(1, 1, 20, T0 + 60_000, 2000),
+            bid(2, 1, 77, T0 + 120_000, 2100),  # u77 never registered
+            bid(3, 2, 20, T0 + 180_000, 2200),  # auction a2's opening has not come
+        )
+    )
+    assert UNKNOWN_USER not in known["fraud_reasons"] and UNKNOWN_AUCTION not in known["fraud_reasons"]
+    assert stranger["fraud_reasons"][-1:] == [UNKNOWN_USER]
+    assert early["fraud_reasons"][-1:] == [UNKNOWN_AUCTION]
+    assert all(0.0 <= s["fraud_score"] <= 1.0 for s in (known, stranger, early))
+
+
+def test_a_replayed_internal_record_is_applied_once_and_alerts_once(tmp_path: Path) -> None:
+    """The auction stage replays its records after a crash: the bidder stage skips what it applied."""
+    worker = Worker(tmp_path, 4)
+    worker.feed(user(99), auction(1, seller=1))
+    bot = [bid(100 + i, 1, 99, T0 + 3 * HOUR + i * 2000, 5000 + i * 100, channel="api") for i in range(12)]
+    outs = worker.feed(*bot)
+    alerts = [json.loads(v) for t, _, v in outs if t == "fraud-alerts"]
+    assert len(alerts) == 1 and alerts[0]["bidder_id"] == "u99" and alerts[0]["auction_id"] == "a1"
+    before = json.dumps(_profile(worker, "u99"))
+    replayed = []
+    for key, value in worker.internal:  # every record again, as a replay of the auction stage would send it
+        replayed += worker.process(INTERNAL, key, value)
+    assert replayed == []
+    assert json.dumps(_profile(worker, "u99")) == before
+
+
+def test_records_that_are_not_ours_are_dead_letters(tmp_path: Path) -> None:
+    worker = Worker(tmp_path, 2)
+    good = bid_record("bids:0", 5, "a1", T0, T0, "web", "d", ["u1", 1, 1, 0, 0, 0, 1, "", 0, 1.0, 1.0, 1], b"{}")
+    assert not isinstance(parse_record(good), str)
+    bad_values = [b"not json", b"[]", b'["x"]', orjson.dumps(["b", "bids:0", 1]), good.split(b"\n")[0],
+                  good.replace(b'"bids:0"', b'0')]  # fmt: skip
+    for value in bad_values:
+        outs = worker.process(INTERNAL, b"u1", value)
+        assert [t for t, _, _ in outs] == ["dead-letters"], value
+        assert json.loads(outs[0][2])["source_topic"] == INTERNAL
+
+
+def test_bidder_record_needs_no_auction_state() -> None:
+    """The bidder stage's state is its own: a record from any auction partition is applied on its own."""
+    stores = MemoryStores()
+    stores.signups["u1"] = T0 - 400 * 24 * HOUR
+    record = bid_record("bids:3", 7, "a9", T0, T0, "web", "d", ["u5", 1, 1, 0, 0, 0, 1, "", 0, 1.0, 1.0, 1], b"{}")
+    parsed = parse_record(record)
+    assert not isinstance(parsed, str)
+    scored = bidder_record("u1", parsed[0], stores)
+    assert scored is not None and scored.fraud_reasons == []
+    assert stores.sources["bids:3"] == [7, 0] and stores.bidders["u1"][1] == 1
+    assert bidder_record("u1", parsed[0], stores) is None  # the same source position again: a replay
+
+
+def test_the_quality_sweep_reports_each_partition_count_and_one_partition_agrees_across_topologies() -> None:
+    """At one partition both topologies see every feature whole: the same alerts. The table has a row a count."""
+    from app.benchmarks.stream_quality import sweep
+
+    two, one = (sweep([7], 4000, [1, 3], topology) for topology in ("two-stage", "one-stage"))
+    assert [run["partitions"] for run in two["runs"]] == [1, 3] and len(two["table"]) == 2 + 2
+    assert two["runs"][0]["overall"] == one["runs"][0]["overall"]
+    assert two["runs"][0]["overall"]["bids"] > 0
