@@ -6,6 +6,7 @@ Tests that need a real service are marked ``integration`` automatically by using
 from __future__ import annotations
 
 import os
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,6 +31,16 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if _SERVICE_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.integration)
+
+
+@pytest.fixture(autouse=True)
+def _keep_main_module() -> Iterator[None]:
+    """Streamlit's AppTest installs its page script as ``sys.modules["__main__"]`` and leaves it there; a later
+    test whose code spawns processes (multiprocessing's spawn re-runs ``__main__`` in the child: `bench
+    generate`'s process pool) then ran that script and broke the pool. Put the real one back."""
+    main = sys.modules["__main__"]
+    yield
+    sys.modules["__main__"] = main
 
 
 @pytest.fixture(autouse=True)
