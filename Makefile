@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
 .DEFAULT_GOAL := help
-.PHONY: help install run demo test test-fast lint format typecheck bench screenshots clean
+.PHONY: help install run demo test test-fast lint format typecheck bench screenshots chromium clean
 .PHONY: up down logs ps generate-data generate-batch seed-database run-streaming run-batch test-coverage
 .PHONY: db-shell db-reset terraform-plan terraform-apply deploy-check
 
@@ -38,7 +38,7 @@ format: install ## ruff format and autofix
 typecheck: install ## mypy on app/ and pipelines/
 	$(PY) -m mypy
 
-test: install lint typecheck ## install, lint, type-check and run every test with coverage
+test: install chromium lint typecheck ## install, lint, type-check and run every test with coverage
 	HYPOTHESIS_PROFILE=ci $(PY) -m pytest --cov --cov-report=term --cov-fail-under=80 -q
 
 test-fast: install ## only the tests that need no external service
@@ -47,8 +47,14 @@ test-fast: install ## only the tests that need no external service
 bench: install ## every benchmark, JSON on stdout
 	$(PY) -m app bench all
 
-screenshots: install ## regenerate docs/img/*.png: the dashboards on a demo lake in headless Chromium (apt chromium)
+screenshots: install chromium ## regenerate docs/img/*.png: the dashboards on a demo lake in headless Chromium (apt chromium)
 	$(PY) -m app.dashboards.screenshots
+
+chromium: ## Debian's chromium for the dashboards' browser test and screenshots (apt-get, once; Playwright's own download needs the internet)
+	@test -x /usr/bin/chromium || { echo "installing Debian's chromium (apt-get)"; \
+	  if [ "$$(id -u)" -eq 0 ]; then apt-get update -qq && apt-get install -y -qq chromium; \
+	  elif command -v sudo >/dev/null; then sudo apt-get update -qq && sudo apt-get install -y -qq chromium; \
+	  else echo "make chromium: needs root or sudo to apt-get install chromium"; exit 1; fi; }
 
 clean: ## remove local data, caches and the venv
 	rm -rf data .pytest_cache .mypy_cache .ruff_cache .coverage .coverage.* $(VENV)
