@@ -12,15 +12,10 @@ TITLE = "Auction Performance"
 
 def page() -> None:
     st.title(TITLE)
-    if w.lake_is_empty():
+    filters = w.auction_filters("perf", "No auctions in gold yet: run `python -m app batch`.")
+    if filters is None:
         return
-    bounds = w.bounds_load("exec_bounds")
-    chosen = w.period("perf", bounds)
-    if chosen is None:
-        st.info("No auctions in gold yet: run `python -m app batch`.")
-        return
-    start, end = chosen
-    category = w.category("perf", bounds.iloc[0]["categories"] if bounds is not None else [])
+    start, end, category = filters
     st.caption(f"Auctions closing {start} to {end} (UTC), {category or 'all categories'}.")
     per = w.got(load("perf_categories", start=start, end=end, category=category))
     if per is not None and not per.empty:

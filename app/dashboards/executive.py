@@ -12,15 +12,10 @@ TITLE = "Executive Summary"
 
 def page() -> None:
     st.title(TITLE)
-    if w.lake_is_empty():
+    filters = w.auction_filters("exec", "No closed auctions in gold yet: run `python -m app batch`.")
+    if filters is None:
         return
-    bounds = w.bounds_load("exec_bounds")
-    chosen = w.period("exec", bounds)
-    if chosen is None:
-        st.info("No closed auctions in gold yet: run `python -m app batch`.")
-        return
-    start, end = chosen
-    category = w.category("exec", bounds.iloc[0]["categories"] if bounds is not None else [])
+    start, end, category = filters
     prev_start, prev_end = w.previous(start, end)
     st.caption(
         f"Auctions closing {start} to {end} (UTC), {category or 'all categories'}; changes against "

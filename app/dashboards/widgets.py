@@ -136,3 +136,17 @@ def change(now: float, before: float) -> str | None:
 
 def bounds_load(name: str) -> pd.DataFrame | None:
     return got(load(name))
+
+
+def auction_filters(key: str, empty: str) -> tuple[dt.date, dt.date, str | None] | None:
+    """The auction pages' sidebar: a date range and a category over ``auction_results``' bounds; None (with
+    ``empty`` shown) when the lake or gold has nothing to filter yet."""
+    if lake_is_empty():
+        return None
+    bounds = bounds_load("exec_bounds")
+    chosen = period(key, bounds)
+    if chosen is None:
+        st.info(empty)
+        return None
+    start, end = chosen
+    return start, end, category(key, bounds.iloc[0]["categories"] if bounds is not None else [])
