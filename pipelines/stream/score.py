@@ -216,6 +216,37 @@ def closing_auctions(auctions: Iterable[tuple[str, Any]]) -> deque[tuple[int, st
     return deque(sorted((state[0][3], ident) for ident, state in auctions if _closed_with_bids(state)))
 
 
+def bidder_activity(profile: list[Any], t_ms: int, device_id: str) -> tuple[list[int], bool]:
+    """Update a bidder profile with one bid: its recent bid times and devices, its bid count. Returns the
+    bid times within WINDOW_MS before this one (the last 30, in arrival order) then this one, and whether
+    the device is new to a bidder with at least two bids. Both topologies' bidder features use it.
+
+    Bids may arrive out of time order, so the list is filtered, not cut at its first recent time -- except
+    in the two common cases, none recent (an occasional bidder) or all (a fast one), where it is reused.
+    """
+    recent = profile[0]
+    cutoff = t_ms - WINDOW_MS
+    if not recent or max(recent) <= cutoff:
+        recent = profile[0] = [t_ms]
+    elif min(recent) > cutoff:
+        recent.append(t_ms)
+        if len(recent) > 31:
+            del recent[: len(recent) - 31]
+    else:
+        recent = profile[0] = [x for x in recent if x > cutoff][-30:]
+        recent.append(t_ms)
+    devices = profile[3]
+    if device_id in devices:
+        new_device = False
+    else:
+        new_device = profile[4] >= 2
+        devices.append(device_id)
+        if len(devices) > RECENT_DEVICES:
+            del devices[0]
+    profile[4] += 1
+    return recent, new_device
+
+
 def on_bid(
     bid_id: str,
     auction_id: str,
@@ -285,30 +316,8 @@ def on_bid(
     if cents > high:
         state[6] = cents
 
-    # per bidder (this partition): velocity, devices, wins, rivals it keeps outbidding.
-    # Velocity: the bid times within WINDOW_MS before this one (the last 30, in arrival order), then this one.
-    # Bids may arrive out of time order, so the list is filtered, not cut at its first recent time -- except
-    # in the two common cases, none recent (an occasional bidder) or all (a fast one), where it is reused.
-    recent = profile[0]
-    cutoff = t_ms - WINDOW_MS
-    if not recent or max(recent) <= cutoff:
-        recent = profile[0] = [t_ms]
-    elif min(recent) > cutoff:
-        recent.append(t_ms)
-        if len(recent) > 31:
-            del recent[: len(recent) - 31]
-    else:
-        recent = profile[0] = [x for x in recent if x > cutoff][-30:]
-        recent.append(t_ms)
-    devices = profile[3]
-    if device_id in devices:
-        new_device = False
-    else:
-        new_device = profile[4] >= 2
-        devices.append(device_id)
-        if len(devices) > RECENT_DEVICES:
-            del devices[0]
-    profile[4] += 1
+    # per bidder (this partition): velocity, devices, wins, rivals it keeps outbidding
+    recent, new_device = bidder_activity(profile, t_ms, device_id)
     rival_auctions = 0
     if leader and leader != bidder_id:
         pair = seller + "|" + leader

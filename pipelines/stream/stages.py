@@ -37,7 +37,7 @@ import orjson
 from pipelines.contracts import DAY_MS
 from pipelines.stream.rules import ALERT_THRESHOLD, BidFeatures
 from pipelines.stream.rules import score as score_features
-from pipelines.stream.score import LATE_MS, RECENT_DEVICES, WINDOW_MS, Scored, Stores, _compact, _new_auction
+from pipelines.stream.score import LATE_MS, Scored, Stores, _compact, _new_auction, bidder_activity
 
 #: ``fraud_reasons`` entry of a bid whose bidder the stream has no user event for (no signup time)
 UNKNOWN_USER = "unknown_user"
@@ -246,26 +246,7 @@ def bidder_record(bidder_id: str, fields: list[Any], stores: Stores) -> Scored |
     else:
         seller_auctions = sellers.get(seller, 0)
 
-    recent = profile[0]
-    cutoff = t_ms - WINDOW_MS
-    if not recent or max(recent) <= cutoff:
-        recent = profile[0] = [t_ms]
-    elif min(recent) > cutoff:
-        recent.append(t_ms)
-        if len(recent) > 31:
-            del recent[: len(recent) - 31]
-    else:
-        recent = profile[0] = [x for x in recent if x > cutoff][-30:]
-        recent.append(t_ms)
-    devices = profile[3]
-    if device_id in devices:
-        new_device = False
-    else:
-        new_device = profile[4] >= 2
-        devices.append(device_id)
-        if len(devices) > RECENT_DEVICES:
-            del devices[0]
-    profile[4] += 1
+    recent, new_device = bidder_activity(profile, t_ms, device_id)
     rival_auctions = 0
     if rival:
         pair = seller + "|" + rival
