@@ -73,7 +73,11 @@ def persistent_broker(s3_server: str, unique_name: str, tmp_path: Path) -> Itera
         broker.stop()
 
 
-def test_worker_survives_a_broker_outage(persistent_broker: PersistentBroker, settings: Settings) -> None:
+@pytest.mark.parametrize("topology", ["one-stage", "two-stage"])
+def test_worker_survives_a_broker_outage(
+    persistent_broker: PersistentBroker, settings: Settings, topology: str
+) -> None:
+    settings = settings.model_copy(update={"stream_topology": topology})
     events = list(marketplace(BIDS, auctions=50, users=100))
     half = len(events) - BIDS // 2
     produce(persistent_broker.address, events[:half], partitions=settings.partitions)
