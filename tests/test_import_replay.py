@@ -83,6 +83,9 @@ def test_the_command_alone_scores_the_real_history_and_a_rerun_adds_nothing(sett
     assert "; 0 dead letters" in first.stdout  # no row the lake import accepts is refused by the worker
     alerts_line = next(line for line in first.stdout.splitlines() if line.startswith("alerts: "))
     assert "by reason: " in alerts_line and "% of the bidders scored" in alerts_line
+    # the sanity bar: a minority an analyst can review (20.0 % before the rules read bids as proxy maxima)
+    share = float(alerts_line.split("(")[2].split("%")[0])
+    assert 0 < share < 10, alerts_line
     run_batch(settings)
     before = _gold(settings)
     assert before["bids"] == [(10_679, 10_679, 10_679)]  # two are below their openbid: silver's quarantine

@@ -31,10 +31,10 @@ def test_each_rule_fires_on_its_own_signal() -> None:
         "early_bidding": {"early_bids": 3},
         "low_winning_ratio": {"closed_auctions": 6, "wins": 0},
         "rival_collusion": {"rival_auctions": 3},
-        "bid_velocity": {"bids_last_minute": 20},
+        "bid_velocity": {"bids_last_minute": 20, "burst_bids": 6},
         "automated_channel": {"automated_channel": True},
-        "probing_bid": {"auction_bids": 5, "jump_ratio": 0.99},
-        "jump_bid": {"jump_ratio": 6.0},
+        "probing_bid": {"auction_bids": 5, "jump_ratio": 0.99, "probing_bids": 3},
+        "jump_bid": {"auction_bids": 3, "jump_ratio": 6.0},
         "category_price_anomaly": {"category_ratio": 50.0},
         "new_device": {"new_device": True},
         "new_account_jump": {"account_age_days": 1.0, "jump_ratio": 5.0},
@@ -58,10 +58,16 @@ def test_honest_patterns_do_not_fire() -> None:
     assert rules.new_account_jump(unknown_user) == 0.0
     first_bid = BidFeatures(auction_bids=1, jump_ratio=1.0)  # nothing to outbid yet: not a probe
     assert rules.probing_bid(first_bid) == 0.0
+    # where bids are proxy maxima (the real eBay history): one maximum below the leader's hidden one, a
+    # person's pace (five bids in a minute, seconds apart), a first bid far over a $0.01 opening price
+    assert rules.probing_bid(BidFeatures(auction_bids=5, jump_ratio=0.9, probing_bids=1)) == 0.0
+    assert rules.bid_velocity(BidFeatures(bids_last_minute=5, burst_bids=1)) == 0.0
+    assert rules.jump_bid(BidFeatures(auction_bids=1, jump_ratio=5000.0)) == 0.0
 
 
 def test_bot_and_shill_cross_the_alert_threshold() -> None:
-    bot = BidFeatures(bids_last_minute=25, automated_channel=True, auction_bids=6, jump_ratio=1.0)
+    bot = BidFeatures(bids_last_minute=25, burst_bids=6, automated_channel=True, auction_bids=6, jump_ratio=1.0,
+                      probing_bids=3)  # fmt: skip
     shill = BidFeatures(bidder_auctions=6, seller_auctions=6, auction_bids=12, bidder_auction_bids=6,
                         successive_outbids=3, closed_auctions=5)  # fmt: skip
     assert rules.score(bot)[0] >= rules.ALERT_THRESHOLD
@@ -104,6 +110,8 @@ features = st.builds(
     automated_channel=st.booleans(),
     new_device=st.booleans(),
     rival_auctions=st.integers(0, 10),
+    burst_bids=st.integers(1, 20),
+    probing_bids=st.integers(0, 10),
 ).filter(lambda f: f.bidder_auction_bids <= f.auction_bids and f.seller_auctions <= f.bidder_auctions)
 
 
@@ -137,13 +145,16 @@ def test_fast_score_equals_the_full_evaluation_near_every_gate() -> None:
             automated_channel=rng.random() < 0.3,
             new_device=rng.random() < 0.3,
             rival_auctions=rng.choice(small),
+            burst_bids=rng.choice(small) + 1,
+            probing_bids=rng.choice(small),
         )
         assert rules.score(f) == rules.combine(rules.evidence(f)), f
 
 
 #: field -> the direction in which more of it is more evidence of fraud
-MORE_SUSPICIOUS = {"bids_last_minute": 1, "successive_outbids": 1, "early_bids": 1, "rival_auctions": 1,
-                   "category_ratio": 1, "bidder_auction_bids": 1, "seller_auctions": 1}  # fmt: skip
+MORE_SUSPICIOUS = {"bids_last_minute": 1, "burst_bids": 1, "probing_bids": 1, "successive_outbids": 1,
+                   "early_bids": 1, "rival_auctions": 1, "category_ratio": 1,
+                   "bidder_auction_bids": 1, "seller_auctions": 1}  # fmt: skip
 
 
 @given(features, st.sampled_from(sorted(MORE_SUSPICIOUS)), st.integers(1, 10))
@@ -201,6 +212,24 @@ def test_step_alerts_once_per_bidder_and_auction_and_ids_are_deterministic() -> 
     assert not isinstance(last, str) and "bid_velocity" in last.fraud_reasons and last.alert_stats is None
     assert last.window_start_ms == T0 + 1000 + 9 * 1000  # bids a second apart: the last 30 before it, and it
     assert alert_id("u99", "a1") == alert_id("u99", "a1") != alert_id("u99", "a2")
+
+
+def test_proxy_maxima_below_the_leader_are_ordinary_once_and_probing_when_repeated() -> None:
+    """Bids are proxy maxima: a bid below the leader's hidden maximum is outbid at once. One is ordinary, the
+    leader stays the bidder of the highest bid (so the under-bidder bidding again is not outbidding itself),
+    and a third probe fires probing_bid."""
+    stores, users = MemoryStores(), UserDirectory()
+    on_auction(*_auction(1, seller=1), stores)
+    on_bid(*_bid(1, 1, 20, T0 + 60_000, 5000), stores, users)  # u20 enters a maximum of 50.00
+    outcomes = [on_bid(*_bid(2 + i, 1, 21, T0 + 120_000 + i * 30_000, 2000 + i * 500), stores, users) for i in range(3)]
+    first, second, third = outcomes
+    assert not isinstance(first, str) and not isinstance(second, str) and not isinstance(third, str)
+    assert "probing_bid" not in first.fraud_reasons and "successive_outbidding" not in second.fraud_reasons
+    assert "probing_bid" in third.fraud_reasons
+    assert stores.auctions["a1"][2] == "u20"  # still the leader
+    over = on_bid(*_bid(9, 1, 21, T0 + 300_000, 6000), stores, users)  # u21 finally tops it: not a probe
+    assert not isinstance(over, str) and "probing_bid" not in over.fraud_reasons
+    assert stores.auctions["a1"][2] == "u21"
 
 
 def test_takeover_jump_bid_from_a_new_device_is_flagged() -> None:

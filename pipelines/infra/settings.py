@@ -63,7 +63,7 @@ class Settings(BaseSettings):
         "one-stage",
         description="The stream worker's topology: `one-stage` (all state per auction partition) or `two-stage` "
         "(auction stage, then bidder stage through an internal topic keyed by bidder: exact features at any "
-        "partition count; not yet the default: a worker over a persistent tansu restarted mid-stream can stall).",
+        "partition count; not yet the default: it scores bids several times slower, see the README).",
     )
     state_dir: Path = Field(Path("./data/state"), description="Quix Streams local state directory.")
     runtime_dir: Path = Field(

@@ -25,7 +25,7 @@ from math import exp, log
 from typing import Any, Protocol
 
 from pipelines.contracts import DAY_MS
-from pipelines.stream.rules import ALERT_THRESHOLD, BidFeatures
+from pipelines.stream.rules import ALERT_THRESHOLD, BURST_MS, BidFeatures
 from pipelines.stream.rules import score as score_features
 
 WINDOW_MS = 60_000
@@ -137,10 +137,11 @@ def alert_id(bidder_id: str, auction_id: str) -> str:
     return hashlib.sha1(f"{bidder_id}\x00{auction_id}".encode()).hexdigest()[:24]
 
 
-# An auction's state: [info, bids, leader, {bid_id: 1}, {bidder: [bids, self-outbids, early bids, late bids,
-# [rivals counted]]}, [alerted bidders], standing high bid in cents]; info is [seller, category, start ms,
-# end ms, currency, start cents, closed] or None until the auction's own event arrives. LATE_MS after a
-# closed auction's end, leader, bid ids, bidders and alerted bidders become "", None, None, None.
+# An auction's state: [info, bids, leader (the bidder of the highest bid), {bid_id: 1}, {bidder: [bids,
+# self-outbids, early bids, late bids, [rivals counted], then bids below the high bid once there is one]},
+# [alerted bidders], standing high bid in cents]; info is [seller, category, start ms, end ms, currency,
+# start cents, closed] or None until the auction's own event arrives. LATE_MS after a closed auction's end,
+# leader, bid ids, bidders and alerted bidders become "", None, None, None.
 # A bidder's profile: [recent bid times, auctions, {seller: auctions}, known devices, bids, closed, wins,
 # {seller|rival: auctions}].
 
@@ -214,6 +215,28 @@ def closing_auctions(auctions: Iterable[tuple[str, Any]]) -> deque[tuple[int, st
     """The ``closing`` queue of a partition whose auctions were read back: its closed auctions that still
     keep their bids' state, by end time."""
     return deque(sorted((state[0][3], ident) for ident, state in auctions if _closed_with_bids(state)))
+
+
+def burst(recent: list[int], t_ms: int) -> int:
+    """Of a bidder's recent bid times (:func:`bidder_activity`), those within BURST_MS before ``t_ms`` (this one
+    included)."""
+    if len(recent) == 1:
+        return 1
+    cutoff = t_ms - BURST_MS
+    return sum(1 for x in recent if x > cutoff)
+
+
+def _probe(mine: list[Any]) -> int:
+    """Count one more bid of a bidder in an auction that did not beat the standing high bid; returns the count.
+
+    The count is the sixth entry of the bidder's list in the auction's state, appended by the first such bid
+    (a state written before the count existed has five entries: it starts at 0).
+    """
+    if len(mine) > 5:
+        mine[5] += 1
+        return mine[5]
+    mine.append(1)
+    return 1
 
 
 def bidder_activity(profile: list[Any], t_ms: int, device_id: str) -> tuple[list[int], bool]:
@@ -312,9 +335,12 @@ def on_bid(
             mine[3] += 1
         seller_auctions = sellers.get(seller, 0)
     state[1] = n_bids
-    state[2] = bidder_id
-    if cents > high:
+    if cents > high:  # the new leader: the bidder of the highest bid (a lower one is outbid by its proxy)
+        state[2] = bidder_id
         state[6] = cents
+        probes = 0
+    else:
+        probes = _probe(mine) if n_bids > 1 else 0
 
     # per bidder (this partition): velocity, devices, wins, rivals it keeps outbidding
     recent, new_device = bidder_activity(profile, t_ms, device_id)
@@ -367,6 +393,8 @@ def on_bid(
         channel == "api",  # automated_channel
         new_device,
         rival_auctions,
+        burst(recent, t_ms),
+        probes,
     )
     fraud_score, reasons = score_features(features)
     stats = None

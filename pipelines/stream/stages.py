@@ -37,7 +37,7 @@ import orjson
 from pipelines.contracts import DAY_MS
 from pipelines.stream.rules import ALERT_THRESHOLD, BidFeatures
 from pipelines.stream.rules import score as score_features
-from pipelines.stream.score import LATE_MS, Scored, Stores, _compact, _new_auction, bidder_activity
+from pipelines.stream.score import LATE_MS, Scored, Stores, _compact, _new_auction, _probe, bidder_activity, burst
 
 #: ``fraud_reasons`` entry of a bid whose bidder the stream has no user event for (no signup time)
 UNKNOWN_USER = "unknown_user"
@@ -139,9 +139,12 @@ def auction_bid(
             counted.append(leader)
             rival_new = 1
     state[1] = n_bids
-    state[2] = bidder_id
-    if cents > high:
+    if cents > high:  # the new leader: the bidder of the highest bid (a lower one is outbid by its proxy)
+        state[2] = bidder_id
         state[6] = cents
+        probes = 0
+    else:
+        probes = _probe(mine) if n_bids > 1 else 0
     auctions.changed(auction_id)
 
     categories = stores.categories
@@ -158,7 +161,7 @@ def auction_bid(
 
     jump_ratio = cents / (high or start_cents or cents)
     return [seller, n_bids, mine[0], mine[1], mine[2], mine[3], int(first), rival, rival_new,
-            jump_ratio, category_ratio, int(info is not None)]  # fmt: skip
+            jump_ratio, category_ratio, int(info is not None), probes]  # fmt: skip
 
 
 def bid_record(
@@ -187,7 +190,9 @@ def parse_record(value: bytes | None) -> tuple[list[Any], bytes] | str:
         return f"not an internal record: {exc}"
     if type(fields) is not list or not fields or fields[0] not in (BID, CLOSE):
         return "not an internal record: no kind"
-    if len(fields) != (21 if fields[0] == BID else 6) or (fields[0] == BID and not bid):
+    if fields[0] == BID and len(fields) == 21 and bid:  # written before a bid carried its probe count
+        fields.append(0)
+    if len(fields) != (22 if fields[0] == BID else 6) or (fields[0] == BID and not bid):
         return "not an internal record: wrong shape"
     return fields, bid
 
@@ -238,7 +243,7 @@ def bidder_record(bidder_id: str, fields: list[Any], stores: Stores) -> Scored |
             profile[6] += 1
         return None
     (_, _, _, _, auction_id, t_ms, _, api, device_id, seller, n_bids, mine_bids, outbids, early, late, first,
-     rival, rival_new, jump_ratio, category_ratio, known) = fields  # fmt: skip
+     rival, rival_new, jump_ratio, category_ratio, known, probes) = fields  # fmt: skip
     sellers = profile[2]
     if first:
         profile[1] += 1
@@ -262,6 +267,7 @@ def bidder_record(bidder_id: str, fields: list[Any], stores: Stores) -> Scored |
     features = BidFeatures(
         len(recent), n_bids, mine_bids, outbids, profile[1], seller_auctions if seller else 0, early, late,
         profile[5], profile[6], age, jump_ratio, category_ratio, bool(api), new_device, rival_auctions,
+        burst(recent, t_ms), probes,
     )  # fmt: skip
     fraud_score, reasons = score_features(features)
     if signup is None or not known:
