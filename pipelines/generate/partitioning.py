@@ -2,7 +2,8 @@
 
 librdkafka's ``murmur2_random`` partitioner and the Java client both use
 ``(murmur2(key) & 0x7fffffff) % partitions``; :func:`partitions_for` computes it for many keys at once
-with numpy (keys grouped by length), :func:`murmur2` is the plain reference.
+with numpy (keys grouped by length); :func:`murmur2` (:mod:`pipelines.infra.partitioner`) is the plain
+reference.
 """
 
 from __future__ import annotations
@@ -12,46 +13,16 @@ from collections import defaultdict
 import numpy as np
 import pyarrow as pa
 
-_SEED = 0x9747B28C
-_M = 0x5BD1E995
-_MASK = 0xFFFFFFFF
+from pipelines.infra.partitioner import MASK, SEED, M, murmur2, partition_of
 
-
-def murmur2(data: bytes) -> int:
-    """Kafka's murmur2 hash of ``data`` (unsigned 32-bit)."""
-    length = len(data)
-    h = (_SEED ^ length) & _MASK
-    for i in range(0, length - length % 4, 4):
-        k = int.from_bytes(data[i : i + 4], "little")
-        k = (k * _M) & _MASK
-        k ^= k >> 24
-        k = (k * _M) & _MASK
-        h = ((h * _M) & _MASK) ^ k
-    tail = length % 4
-    base = length - tail
-    if tail == 3:
-        h ^= data[base + 2] << 16
-    if tail >= 2:
-        h ^= data[base + 1] << 8
-    if tail >= 1:
-        h ^= data[base]
-        h = (h * _M) & _MASK
-    h ^= h >> 13
-    h = (h * _M) & _MASK
-    h ^= h >> 15
-    return h
-
-
-def partition_of(key: str, partitions: int) -> int:
-    """The partition Kafka's default partitioner gives a string key."""
-    return (murmur2(key.encode()) & 0x7FFFFFFF) % partitions
+__all__ = ["murmur2", "partition_of", "partitions_for"]
 
 
 def _murmur2_fixed(block: np.ndarray) -> np.ndarray:
     """murmur2 of each row of a ``(n, length)`` uint8 matrix."""
     n, length = block.shape
-    h = np.full(n, (_SEED ^ length) & _MASK, dtype=np.uint32)
-    m = np.uint32(_M)
+    h = np.full(n, (SEED ^ length) & MASK, dtype=np.uint32)
+    m = np.uint32(M)
     words = length // 4
     if words:
         chunks = np.ascontiguousarray(block[:, : words * 4]).view("<u4")
