@@ -139,6 +139,8 @@ class Built:
     output: Any = None
     """The outputs' :class:`pipelines.stream.outputs.OutputProducer` (a bounded run flushes it to find where the
     internal topic ends; the caller closes it)."""
+    end_pass: Callable[[], None] = lambda: None
+    """Sends what a pass left queued (two stages: the internal batches); the app calls it after every pass."""
 
 
 #: The worker's fetches may wait this long. tansu answers a fetch that it cannot serve within the wait with
@@ -195,6 +197,8 @@ def _application_class() -> type:
         on_released: Callable[[set[int]], None] = staticmethod(lambda partitions: None)
         unaligned: frozenset[str] = frozenset()
         """Topics whose empty buffer never holds back its partition group (the internal topic, see _on_assign)."""
+        end_pass: Callable[[], None] = staticmethod(lambda: None)
+        """Called after every pass over messages, before a checkpoint can commit (sends internal batches)."""
 
         def _on_assign(self, consumer: Any, topic_partitions: list[Any]) -> None:
             super()._on_assign(consumer, topic_partitions)
@@ -223,8 +227,9 @@ def _application_class() -> type:
                 self._batched = batchable(self)
             if not self._batched:
                 super()._process_message(dataframe_composed)
-                return
-            process_batch(self, dataframe_composed)
+            else:
+                process_batch(self, dataframe_composed)
+            self.end_pass()
 
     return WorkerApplication
 
@@ -344,7 +349,9 @@ def build_application(
     if two_stage:
         destinations, tables = two_stage_tables(internal)
         sink = BronzeSink(lake, runs, early_after_s=early, destinations=destinations, json_tables=tables)
-        processor = TwoStageProcessor(sink, internal, letter_budget=limits["dead-letters"])
+        processor = TwoStageProcessor(
+            sink, internal, letter_budget=limits["dead-letters"], partitions=settings.partitions
+        )
         limits[BY_BIDDER] = output_budget_of(settings)
     else:
         processor = Processor(BronzeSink(lake, runs, early_after_s=early), letter_budget=limits["dead-letters"])
@@ -376,8 +383,9 @@ def build_application(
     app.on_released = state.forget
     if two_stage:
         app.unaligned = frozenset({internal})
-    define_pipeline(app, processor, inputs, outputs, output, state, limits)
-    return Built(app, processor, state, reader, output)
+    end_pass = define_pipeline(app, processor, inputs, outputs, output, state, limits)
+    app.end_pass = end_pass
+    return Built(app, processor, state, reader, output, end_pass)
 
 
 def stateful_topics(settings: Settings) -> tuple[str, ...]:
@@ -491,6 +499,7 @@ def run_worker(settings: Settings, address: str, options: WorkerOptions | None =
         extended[0] = True
         built = holder.get("built")
         if built is not None and built.output is not None:
+            built.end_pass()  # the batches of the pass under way (this is called from within it)
             built.output.flush()  # everything the auction stage produced is on the broker
         ends = end_offsets(address, internal, settings.partitions, starts, settings.broker_timeout_s)
         remaining.update({tp: end for tp, end in ends.items() if end > starts.get(tp[1], 0)})

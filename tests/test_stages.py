@@ -18,8 +18,17 @@ from pipelines.generate.partitioning import partition_of
 from pipelines.infra.lake import Lake
 from pipelines.stream.bronze import BronzeSink, two_stage_tables
 from pipelines.stream.graph import BY_BIDDER, TwoStageProcessor
+from pipelines.stream.outputs import BATCH_BYTES, InternalBatches
 from pipelines.stream.score import MemoryStores
-from pipelines.stream.stages import UNKNOWN_AUCTION, UNKNOWN_USER, bid_record, bidder_record, parse_record
+from pipelines.stream.stages import (
+    UNKNOWN_AUCTION,
+    UNKNOWN_USER,
+    batch_value,
+    bid_record,
+    bidder_record,
+    parse_record,
+    split_batch,
+)
 from tests.test_stream_support import HOUR, T0, Message, auction, bid, user
 
 INTERNAL = "internal-test-bids-by-bidder"
@@ -39,11 +48,11 @@ class Worker:
         self.internal: list[tuple[bytes, bytes]] = []
         """Every internal record produced (key, value), for replays."""
 
-    def process(self, topic: str, key: bytes, value: bytes) -> list[tuple[str, bytes | None, bytes]]:
+    def process(self, topic: str, key: bytes, value: bytes, ts: int = 0) -> list[Any]:
         part = partition_of(key.decode(), self.partitions)
         offset = self.offsets[(topic, part)]
         self.offsets[(topic, part)] += 1
-        return self.processor.process(topic, part, offset, key, value, 0, self.stores[part])
+        return self.processor.process(topic, part, offset, key, value, ts, self.stores[part])
 
     def feed(self, *messages: Message) -> list[tuple[str, bytes | None, bytes]]:
         """The outputs (but internal records, which are processed) of the messages, in order."""
@@ -62,7 +71,7 @@ class Worker:
 
 
 def _scored(outs: list[tuple[str, bytes | None, bytes]]) -> list[dict[str, Any]]:
-    return [json.loads(v) for t, _, v in outs if t == "bids-scored"]
+    return [json.loads(v) for t, _, v, *_ in outs if t == "bids-scored"]
 
 
 def _profile(worker: Worker, bidder: str) -> Any:
@@ -122,7 +131,7 @@ def test_a_replayed_internal_record_is_applied_once_and_alerts_once(tmp_path: Pa
     worker.feed(user(99), auction(1, seller=1))
     bot = [bid(100 + i, 1, 99, T0 + 3 * HOUR + i * 2000, 5000 + i * 100, channel="api") for i in range(12)]
     outs = worker.feed(*bot)
-    alerts = [json.loads(v) for t, _, v in outs if t == "fraud-alerts"]
+    alerts = [json.loads(v) for t, _, v, *_ in outs if t == "fraud-alerts"]
     assert len(alerts) == 1 and alerts[0]["bidder_id"] == "u99" and alerts[0]["auction_id"] == "a1"
     before = json.dumps(_profile(worker, "u99"))
     replayed = []
@@ -140,7 +149,7 @@ def test_records_that_are_not_ours_are_dead_letters(tmp_path: Path) -> None:
                   good.replace(b'"bids:0"', b'0')]  # fmt: skip
     for value in bad_values:
         outs = worker.process(INTERNAL, b"u1", value)
-        assert [t for t, _, _ in outs] == ["dead-letters"], value
+        assert [out[0] for out in outs] == ["dead-letters"], value
         assert json.loads(outs[0][2])["source_topic"] == INTERNAL
 
 
@@ -165,3 +174,128 @@ def test_the_quality_sweep_reports_each_partition_count_and_one_partition_agrees
     assert [run["partitions"] for run in two["runs"]] == [1, 3] and len(two["table"]) == 2 + 2
     assert two["runs"][0]["overall"] == one["runs"][0]["overall"]
     assert two["runs"][0]["overall"]["bids"] > 0
+
+
+class BatchedWorker(Worker):
+    """A :class:`Worker` whose internal records travel as the worker sends them: batched per partition of the
+    internal topic (:class:`InternalBatches`), sent at the end of each pass (here: each ``feed``)."""
+
+    def __init__(self, tmp: Path, partitions: int, budget: int = BATCH_BYTES) -> None:
+        super().__init__(tmp, partitions)
+        self.sent: list[tuple[int, bytes, int]] = []
+        """Every batch sent and not yet processed: (partition, value, timestamp)."""
+        self.delivered: list[tuple[int, bytes]] = []
+        """Every batch processed: (partition, value)."""
+        self.batches = InternalBatches(self._send, INTERNAL, partitions, budget)
+
+    def _send(self, topic: str, key: bytes | None, value: bytes, ts: int, headers: Any, partition: int) -> None:
+        assert topic == INTERNAL and key is None and headers is None
+        self.sent.append((partition, value, ts))
+
+    def feed(self, *messages: Message) -> list[tuple[str, bytes | None, bytes]]:
+        outs: list[Any] = []
+        for n, (topic, key, value) in enumerate(messages):
+            raw_key = (key or "").encode()
+            for out in self.process(topic, raw_key, value or b"", ts=T0 + n):
+                if out[0] == BY_BIDDER:
+                    self.batches.add(out[1] or b"", out[2], T0 + n)
+                else:
+                    outs.append(out)
+        self.batches.flush()
+        while self.sent:
+            partition, value, _ = self.sent.pop(0)
+            offset = self.offsets[(INTERNAL, partition)]
+            self.offsets[(INTERNAL, partition)] += 1
+            self.delivered.append((partition, value))
+            outs += self.processor.process(INTERNAL, partition, offset, None, value, 0, self.stores[partition])
+        return outs
+
+
+def _generated(bids: int) -> list[Message]:
+    from tests.test_stream_support import marketplace
+
+    return list(marketplace(bids, auctions=60, users=120, bots=3))
+
+
+def test_batched_internal_records_score_every_bid_as_single_records_do(tmp_path: Path) -> None:
+    """The worker batches the auction stage's records per partition and pass: every bid gets the score (and
+    every alert the id) it gets from single records, at one and at many partitions, whatever the pass size."""
+    messages = _generated(3000)
+    single = Worker(tmp_path / "single", 8).feed(*messages)
+    for partitions, pass_size in ((1, 50), (8, 256), (8, 7)):
+        worker = BatchedWorker(tmp_path / f"batched{partitions}-{pass_size}", partitions)
+        outs: list[Any] = []
+        for start in range(0, len(messages), pass_size):
+            outs += worker.feed(*messages[start : start + pass_size])
+        by_bid = {s["bid_id"]: (s["fraud_score"], s["fraud_reasons"]) for s in _scored(outs)}
+        expected = {s["bid_id"]: (s["fraud_score"], s["fraud_reasons"]) for s in _scored(single)}
+        assert by_bid == expected and len(by_bid) > 2000
+        alerts = sorted(json.loads(v)["alert_id"] for t, _, v, *_ in outs if t == "fraud-alerts")
+        assert alerts == sorted(json.loads(v)["alert_id"] for t, _, v, *_ in single if t == "fraud-alerts")
+        assert alerts, "the generated traffic has bots: some alerts"
+        passes = -(-len(messages) // pass_size)
+        assert len(worker.delivered) <= passes * partitions  # at most a message a partition and pass
+        assert pass_size < 50 or len(worker.delivered) < len(by_bid) / 5  # far fewer messages than records
+
+
+def test_a_batch_goes_to_the_partition_of_its_bidders_and_keeps_each_records_time(tmp_path: Path) -> None:
+    worker = BatchedWorker(tmp_path, 16)
+    messages: list[Message] = [*[user(i) for i in range(40)], auction(1, seller=1)]
+    messages += [bid(b, 1, 10 + b, T0 + 60_000 * (b + 1), 2000 + 10 * b) for b in range(20)]
+    for n, (topic, key, value) in enumerate(messages):
+        for out in worker.process(topic, (key or "").encode(), value or b"", ts=T0 + n):
+            if out[0] == BY_BIDDER:
+                worker.batches.add(out[1] or b"", out[2], T0 + n)
+    worker.batches.flush()
+    assert len({partition for partition, _, _ in worker.sent}) == len(worker.sent) > 1  # one batch a partition
+    for partition, value, ts in worker.sent:
+        items = split_batch(value)
+        assert {partition_of(item.bidder or "", 16) for item in items} == {partition}
+        assert ts == max(item.timestamp for item in items)
+        outs = worker.processor.process(INTERNAL, partition, 0, None, value, ts, worker.stores[partition])
+        assert [out[3] for out in outs] == [item.timestamp for item in items]  # each output at its bid's time
+
+
+def test_a_full_batch_is_sent_before_the_pass_ends(tmp_path: Path) -> None:
+    worker = BatchedWorker(tmp_path, 1, budget=2000)
+    worker.feed(user(1), auction(1, seller=2))
+    for b in range(30):
+        topic, key, value = bid(b, 1, 1, T0 + 60_000 * (b + 1), 2000 + b)
+        for out in worker.process(topic, (key or "").encode(), value or b""):
+            worker.batches.add(out[1] or b"", out[2], T0)
+    record = max(len(item.raw) for _, value, _ in worker.sent for item in split_batch(value))
+    assert len(worker.sent) >= 5 and all(len(value) < 2000 + 2 * record for _, value, _ in worker.sent)
+    worker.batches.flush()
+    assert sum(len(split_batch(value)) for _, value, _ in worker.sent) == 30
+
+
+def test_a_replayed_batch_is_applied_once(tmp_path: Path) -> None:
+    """The auction stage sends its batches again after a crash (cut elsewhere, maybe): no record counts twice."""
+    worker = BatchedWorker(tmp_path, 4)
+    first = _scored(worker.feed(*_generated(500)))
+    profiles = json.dumps([sorted(stores.bidders.items()) for stores in worker.stores])
+    again = []
+    for partition, value in worker.delivered:
+        again += worker.processor.process(INTERNAL, partition, 10_000, None, value, 0, worker.stores[partition])
+    assert len(first) > 300 and again == []
+    assert json.dumps([sorted(stores.bidders.items()) for stores in worker.stores]) == profiles
+
+
+def test_a_batch_with_records_that_are_not_ours_scores_the_others(tmp_path: Path) -> None:
+    worker = Worker(tmp_path, 1)
+    worker.feed(user(1), auction(1, seller=2))
+    good = bid_record("bids:0", 5, "a1", T0, T0, "web", "d", ["u2", 1, 1, 0, 0, 0, 1, "", 0, 1.0, 1.0, 1, 0], b"{}")
+    value = batch_value(
+        [(b"u1", T0, good), (b"u1", T0 + 1, b'["x"]'), (b"u1", T0 + 2, good.replace(b"bids:0", b"bids:1"))]
+    )
+    outs = worker.processor.process(INTERNAL, 0, 3, None, value, T0, worker.stores[0])
+    assert [out[0] for out in outs] == ["bids-scored", "dead-letters", "bids-scored"]
+    letter = json.loads(outs[1][2])
+    assert letter["raw_value"] == '["x"]' and letter["event_id"].endswith("-0-3-1") and "no kind" in letter["error"]
+    broken = batch_value([(b"u1", T0, good.replace(b"bids:0", b"bids:2"))]) + b'"no framing"\n["b"]\n'
+    outs = worker.processor.process(INTERNAL, 0, 4, None, broken, T0, worker.stores[0])
+    assert [out[0] for out in outs] == ["bids-scored", "dead-letters"]
+    assert "not an internal batch" in json.loads(outs[1][2])["error"]
+    for junk in (b"", b"no newline", b"\n"):
+        outs = worker.processor.process(INTERNAL, 0, 5, None, junk, T0, worker.stores[0])
+        assert [out[0] for out in outs] == ["dead-letters"], junk

@@ -97,7 +97,8 @@ def evaluate(seed: int, events: int, partitions: int = 4, topology: str = "two-s
                     offset = offsets[(name, part)]
                     offsets[(name, part)] += 1
                     outs = processor.process(name, part, offset, raw_key, value, 0, stores[part])
-                    for out_topic, out_key, out_value in outs:
+                    for out in outs:
+                        out_topic, out_key, out_value = out[0], out[1], out[2]
                         if out_topic == "fraud-alerts":
                             alerted.add((out_key or b"").decode())
                             quality.alerts += 1

@@ -11,7 +11,9 @@ Public face:
 * :class:`pipelines.stream.bronze.BronzeSink` -- the exactly-once bronze sink;
 * :class:`pipelines.stream.state.StateCache` and :func:`pipelines.stream.state.recover` -- the scoring
   state and its changelog;
-* :class:`pipelines.stream.outputs.OutputProducer` -- the outputs' producer.
+* :class:`pipelines.stream.outputs.OutputProducer` -- the outputs' producer, and
+  :class:`pipelines.stream.outputs.InternalBatches` -- the two-stage topology's internal records, one message
+  per partition of the internal topic and pass.
 
 Inside: ``fastpath`` (canonical JSON to primitives), ``stages`` (the two-stage topology: auction stage, internal
 topic keyed by bidder, bidder stage), ``score`` (the one-stage step and the state shapes), ``rules`` (the pure

@@ -42,7 +42,7 @@ from pipelines.contracts import (
 from pipelines.stream.bronze import BronzeSink, RangeBuffer, epoch_day
 from pipelines.stream.fastpath import fast_auction, fast_bid, fast_user
 from pipelines.stream.letters import fit_letter, output_budget, raw_facts, raw_text
-from pipelines.stream.outputs import OutputProducer
+from pipelines.stream.outputs import BATCH_BYTES, FRAMING_BYTES, InternalBatches, OutputProducer
 from pipelines.stream.refusals import Overflow, header_bytes
 from pipelines.stream.score import MemoryStores, Scored, Stores, UserDirectory, alert_id, on_auction, on_bid
 from pipelines.stream.stages import (
@@ -53,11 +53,14 @@ from pipelines.stream.stages import (
     bidder_user,
     close_record,
     parse_record,
+    split_batch,
 )
 from pipelines.stream.state import StateCache
 
-#: what the processing step emits: (output topic, key, serialized value)
-Out = tuple[str, bytes | None, bytes]
+#: what the processing step emits: (output topic, key, serialized value), and the output's timestamp when it is
+#: not the input message's (the records of an internal batch keep each their own input's)
+Plain = tuple[str, bytes | None, bytes]
+Out = Plain | tuple[str, bytes | None, bytes, int]
 
 
 def decode(topic: str, value: bytes | None) -> Event | str:
@@ -222,7 +225,7 @@ class Processor:
         key_text: str | None,
         ts: int,
         day: int,
-    ) -> Out:
+    ) -> Plain:
         ident = alert_id(bidder_id, auction_id)
         bid_time = EPOCH + dt.timedelta(milliseconds=t_ms)
         alert: dict[str, Any] = {
@@ -256,7 +259,7 @@ class Processor:
         error: str,
         buffer: RangeBuffer,
         suffix: str = "",
-    ) -> Out:
+    ) -> Plain:
         text, encoding = raw_text(value)
         moment = EPOCH + dt.timedelta(milliseconds=ts)
         size, sha256 = raw_facts(value)
@@ -289,7 +292,7 @@ class Processor:
         ts: int,
         output: str,
         error: str,
-    ) -> Out:
+    ) -> Plain:
         """The dead letter of an input whose ``output`` the broker refuses (its bronze row included): the
         input's other rows stay in bronze, the letter says what the output topic lacks."""
         buffer = self.sink.buffer(topic, partition)
@@ -313,10 +316,14 @@ class TwoStageProcessor(Processor):
     ours (never written by this worker) is dead-lettered like any bad input.
     """
 
-    def __init__(self, sink: BronzeSink, internal: str, letter_budget: int = output_budget(1_000_000)) -> None:
+    def __init__(
+        self, sink: BronzeSink, internal: str, letter_budget: int = output_budget(1_000_000), partitions: int = 1
+    ) -> None:
         super().__init__(sink, None, letter_budget)
         self.internal = internal
         """The internal topic's real name (its offsets name the bidder stage's bronze files)."""
+        self.partitions = partitions
+        """The internal topic's partitions (those of ``users``): its records are batched by partition."""
         self.steps = {"bids": self._stage_bid, "auctions": self._stage_auction, "users": self._stage_user,
                       internal: self._stage_record}  # fmt: skip
 
@@ -372,29 +379,58 @@ class TwoStageProcessor(Processor):
     def _stage_record(
         self, partition: int, offset: int, key: bytes | None, value: bytes | None, ts: int, stores: Stores
     ) -> list[Out]:
+        """A message of the internal topic: a batch of records (no key, :func:`stages.batch_value`) or, as
+        written before batches, one record keyed by its bidder."""
         topic = self.internal
         buffer = self.sink.note(topic, partition, offset)
-        key_text = key.decode("utf-8", "replace") if key is not None else None
-        parsed = parse_record(value)
-        if isinstance(parsed, str) or key_text is None:
+        outs: list[Out] = []
+        if key is None:
+            for index, item in enumerate(split_batch(value)):
+                self._apply(partition, offset, item.bidder, item.record, item.raw, item.timestamp, stores, buffer,
+                            outs, f"-{index}")  # fmt: skip
+            return outs
+        key_text = key.decode("utf-8", "replace")
+        self._apply(partition, offset, key_text, parse_record(value), value, ts, stores, buffer, outs, "", key)
+        return outs
+
+    def _apply(
+        self,
+        partition: int,
+        offset: int,
+        bidder: str | None,
+        parsed: tuple[list[Any], bytes] | str,
+        raw: bytes | None,
+        ts: int,
+        stores: Stores,
+        buffer: RangeBuffer,
+        outs: list[Out],
+        suffix: str,
+        key: bytes | None = None,
+    ) -> None:
+        """One internal record in the bidder stage: its score and alert into ``outs``, or its dead letter
+        (``suffix`` tells the letters of one batch apart)."""
+        topic = self.internal
+        if isinstance(parsed, str) or bidder is None:
             error = parsed if isinstance(parsed, str) else "no key (a bidder id)"
-            return [self._dead_letter(topic, partition, offset, key, key_text, value, ts, error, buffer)]
+            outs.append((*self._dead_letter(topic, partition, offset, key, bidder, raw, ts, error, buffer, suffix), ts))
+            return
         fields, bid = parsed
         try:
-            scored = bidder_record(key_text, fields, stores)
+            scored = bidder_record(bidder, fields, stores)
         except (TypeError, ValueError, AttributeError) as exc:  # a record of the right shape, wrong types
             error = f"not an internal record: {exc}"
-            return [self._dead_letter(topic, partition, offset, key, key_text, value, ts, error, buffer)]
+            outs.append((*self._dead_letter(topic, partition, offset, key, bidder, raw, ts, error, buffer, suffix), ts))
+            return
         if scored is None:  # a close, or a record replayed by the auction stage (applied before)
-            return []
+            return
         value = scored_value(bid, scored.fraud_score, scored.fraud_reasons)
         buffer.add_json(topic, value, offset, ts)
         auction_id = fields[4]
-        outs: list[Out] = [("bids-scored", auction_id.encode(), value)]
+        outs.append(("bids-scored", auction_id.encode(), value, ts))
         if scored.alert_stats is not None:
             day = fields[6] // DAY_MS
-            outs.append(self._alert(key_text, auction_id, fields[5], scored, buffer, offset, key_text, ts, day))
-        return outs
+            alert = self._alert(bidder, auction_id, fields[5], scored, buffer, offset, bidder, ts, day)
+            outs.append((*alert, ts))
 
 
 def define_pipeline(
@@ -405,8 +441,10 @@ def define_pipeline(
     producer: OutputProducer,
     state: StateCache,
     limits: Mapping[str, int] | None = None,
-) -> None:
+) -> Callable[[], None]:
     """Build the graph: users -> process -> outputs; auctions+bids (one stateful stream) -> process -> outputs.
+    Returns what the worker must call at the end of every pass over its messages (and before a bounded run
+    waits for the internal topic): it sends the pass's internal batches (:class:`InternalBatches`).
 
     With a :class:`TwoStageProcessor` (``inputs`` then hold its internal topic, ``outputs`` ``BY_BIDDER``):
     auctions+bids+users+internal topic, one stream whose state per partition number holds both stages'.
@@ -437,6 +475,12 @@ def define_pipeline(
     limit = {name: output_budget(1_000_000) for name in outputs} | dict(limits or {})
     overflow = Overflow(produce, names, limit, processor.refused)
 
+    batches = None
+    if two_stage:
+        assert isinstance(processor, TwoStageProcessor)
+        batches = InternalBatches(
+            produce, names[BY_BIDDER], processor.partitions, min(BATCH_BYTES, limit[BY_BIDDER] // 2)
+        )
     seen = [0]
 
     def on_event(value: bytes | None, key: bytes | None, timestamp: int, headers: Any) -> None:
@@ -445,9 +489,19 @@ def define_pipeline(
         stores = state.stores(partition)
         stores.offsets[topic] = offset
         extra = header_bytes(headers) if headers else 0
-        for name, out_key, payload in steps[topic](partition, offset, key, value, timestamp, stores):
+        for out in steps[topic](partition, offset, key, value, timestamp, stores):
+            name, out_key, payload = out[0], out[1], out[2]
+            if (
+                batches is not None
+                and name == BY_BIDDER
+                and out_key
+                and len(payload) + len(out_key) + FRAMING_BYTES <= limit[name]
+            ):  # an internal record joins its partition's batch (one too large is an overflow, below)
+                batches.add(out_key, payload, timestamp)
+                continue
+            out_ts = out[3] if len(out) == 4 else timestamp
             if len(payload) + extra <= limit[name]:
-                error = produce(names[name], out_key, payload, timestamp, headers or None)
+                error = produce(names[name], out_key, payload, out_ts, headers or None)
                 if error is None:
                     continue
             else:
@@ -467,7 +521,8 @@ def define_pipeline(
         msg = message_context()
         topic, partition, offset = msg.topic, msg.partition, msg.offset
         extra = header_bytes(headers) if headers else 0
-        for name, out_key, payload in steps[topic](partition, offset, key, value, timestamp, no_state):
+        for out in steps[topic](partition, offset, key, value, timestamp, no_state):
+            name, out_key, payload = out[0], out[1], out[2]  # one stage: users give dead letters at most
             error = None
             if len(payload) + extra <= limit[name]:
                 error = produce(names[name], out_key, payload, timestamp, headers or None)
@@ -480,3 +535,8 @@ def define_pipeline(
     if not two_stage:
         users.update(on_user, metadata=True)
     events.update(on_event, metadata=True)
+    return batches.flush if batches is not None else _nothing
+
+
+def _nothing() -> None:
+    """The end of a pass with nothing to send (one stage)."""

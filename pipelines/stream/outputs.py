@@ -22,6 +22,9 @@ from typing import Any, NamedTuple
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 from quixstreams.sinks import BaseSink
 
+from pipelines.infra.partitioner import murmur2
+from pipelines.stream.stages import batch_value
+
 #: serve librdkafka's (error-only) callbacks every this many messages
 POLL_EVERY = 1024
 #: error codes that refuse one record for what it is (the broker itself is fine): never worth a replay
@@ -132,3 +135,79 @@ class OutputProducer(BaseSink):
             errors, self._errors = self._errors, []
             problem = errors[0] if errors else f"{left} outputs not delivered in {self._flush_timeout_s:g} s"
             raise RuntimeError(f"output delivery failed ({len(errors) or left} messages): {problem}")
+
+
+#: an internal batch is sent once its records take this many bytes (and at the end of every pass)
+BATCH_BYTES = 256 * 1024
+#: bytes a record's framing in a batch may add (its ``["<bidder>", <timestamp>]`` line, less the bidder id)
+FRAMING_BYTES = 32
+#: bidder ids whose partition is remembered (the cache is emptied when it is full)
+PARTITION_CACHE = 1_000_000
+
+
+class InternalBatches:
+    """The two-stage auction stage's internal records, sent as one message per partition and pass.
+
+    Every valid bid leaves the auction stage as a record for the bidder stage (ADR 5). One broker message per
+    record made the bidder stage pay Quix's per-message work, a produce and the broker's per-record work for
+    each bid a second time; here a pass's records for one partition of the internal topic travel together
+    (:func:`pipelines.stream.stages.batch_value`), in the order they were made. The partition is Kafka's
+    default partitioner of the bidder id (:mod:`pipelines.infra.partitioner`), the one ``users`` is written
+    with, so the bidder stage still finds a bidder's records where its user is. A batch's timestamp is the
+    newest of its inputs' (each record keeps its own, for its outputs).
+
+    :meth:`flush` must run at the end of every pass of the worker and before anything waits for the internal
+    topic (a bounded run's end): a checkpoint then finds every record handed to the producer.
+    """
+
+    def __init__(
+        self,
+        produce: Callable[..., str | None],
+        topic: str,
+        partitions: int,
+        budget: int = BATCH_BYTES,
+    ) -> None:
+        self._produce = produce
+        self.topic = topic
+        self.partitions = partitions
+        self.budget = budget
+        """Bytes a batch may take before it is sent (well under the topic's message limit)."""
+        self._pending: dict[int, list[tuple[bytes, int, bytes]]] = {}
+        self._sizes: dict[int, int] = {}
+        self._partition_of: dict[bytes, int] = {}
+        self.batches = 0
+        """Batches sent."""
+
+    def add(self, key: bytes, record: bytes, timestamp: int) -> None:
+        """Queue one record for the partition of bidder ``key``; sends that batch once it is full."""
+        partition = self._partition_of.get(key)
+        if partition is None:
+            if len(self._partition_of) >= PARTITION_CACHE:
+                self._partition_of.clear()
+            partition = self._partition_of[key] = (murmur2(key) & 0x7FFFFFFF) % self.partitions
+        pending = self._pending.get(partition)
+        if pending is None:
+            pending = self._pending[partition] = []
+            self._sizes[partition] = 0
+        pending.append((key, timestamp, record))
+        size = self._sizes[partition] = self._sizes[partition] + len(key) + len(record) + FRAMING_BYTES
+        if size >= self.budget:
+            self._send(partition)
+
+    def flush(self) -> None:
+        """Send every queued batch (end of a pass)."""
+        if self._pending:
+            for partition in list(self._pending):
+                self._send(partition)
+
+    def _send(self, partition: int) -> None:
+        items = self._pending.pop(partition)
+        del self._sizes[partition]
+        timestamp = max(item[1] for item in items)
+        error = self._produce(self.topic, None, batch_value(items), timestamp, None, partition)
+        if error is not None:  # the budget keeps batches far below any sane limit: a misconfigured topic
+            raise RuntimeError(
+                f"the internal topic {self.topic} refused a batch of {len(items)} records: {error} "
+                f"(its max.message.bytes must allow {self.budget + 64 * 1024} bytes)"
+            )
+        self.batches += 1

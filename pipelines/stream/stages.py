@@ -30,7 +30,7 @@ Pure apart from the state it is given; never reads ``fraud_label``.
 from __future__ import annotations
 
 from math import exp, log
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -188,6 +188,11 @@ def parse_record(value: bytes | None) -> tuple[list[Any], bytes] | str:
         fields = orjson.loads(head)
     except orjson.JSONDecodeError as exc:
         return f"not an internal record: {exc}"
+    return _checked(fields, bid)
+
+
+def _checked(fields: Any, bid: bytes) -> tuple[list[Any], bytes] | str:
+    """The parsed header of an internal record with its bid JSON, or why they are not one."""
     if type(fields) is not list or not fields or fields[0] not in (BID, CLOSE):
         return "not an internal record: no kind"
     if fields[0] == BID and len(fields) == 21 and bid:  # written before a bid carried its probe count
@@ -195,6 +200,64 @@ def parse_record(value: bytes | None) -> tuple[list[Any], bytes] | str:
     if len(fields) != (22 if fields[0] == BID else 6) or (fields[0] == BID and not bid):
         return "not an internal record: wrong shape"
     return fields, bid
+
+
+class BatchItem(NamedTuple):
+    """One record of an internal batch (:func:`batch_value`), as :func:`split_batch` reads it."""
+
+    bidder: str | None
+    """The record's bidder id (the key a single record would have); None when the framing is broken."""
+    timestamp: int
+    """The timestamp (epoch ms) of the input message that made the record."""
+    record: tuple[list[Any], bytes] | str
+    """(header, bid JSON or b"") as :func:`parse_record` gives them, or why the record is not one."""
+    raw: bytes
+    """The record's bytes (a dead letter carries them)."""
+
+
+def batch_value(items: list[tuple[bytes, int, bytes]]) -> bytes:
+    """One internal message carrying several records for one partition of the internal topic.
+
+    ``items`` are ``(bidder id, input timestamp, record)`` in the order they were made. Each record is framed
+    by a line ``["<bidder>", <timestamp>]`` before it and a newline after it; a record is one line (a close) or
+    two (a bid: its header, then its canonical JSON), which its header's kind says.
+    """
+    parts = []
+    for key, timestamp, record in items:
+        parts.append(orjson.dumps([key.decode(), timestamp]))
+        parts.append(record)
+    parts.append(b"")
+    return b"\n".join(parts)
+
+
+def split_batch(value: bytes | None) -> list[BatchItem]:
+    """The records of an internal batch, in order. A record that is not one of ours is an item whose
+    ``record`` says why; a broken framing ends the list with one such item holding the rest of the value."""
+    if type(value) is not bytes or not value:
+        return [BatchItem(None, 0, "not an internal batch: empty value", value or b"")]
+    lines = value.split(b"\n")
+    end = len(lines) - 1  # the value ends with a newline: the last line is empty
+    items: list[BatchItem] = []
+    i = 0
+    while i < end:
+        problem = ""
+        try:
+            bidder, timestamp = orjson.loads(lines[i])
+            fields = orjson.loads(lines[i + 1]) if i + 1 < end else None
+        except (orjson.JSONDecodeError, ValueError, TypeError) as exc:
+            bidder, timestamp, fields, problem = None, 0, None, f"not an internal batch: line {i + 1}: {exc}"
+        if not problem and (type(bidder) is not str or type(timestamp) is not int or fields is None):
+            problem = f"not an internal batch: line {i + 1} is not a bidder and a timestamp before a record"
+        if problem:
+            items.append(BatchItem(None, 0, problem, b"\n".join(lines[i:])))
+            return items
+        size = 3 if type(fields) is list and fields and fields[0] == BID and i + 2 < end else 2
+        bid = lines[i + 2] if size == 3 else b""
+        items.append(BatchItem(bidder, timestamp, _checked(fields, bid), b"\n".join(lines[i + 1 : i + size])))
+        i += size
+    if lines[end]:
+        items.append(BatchItem(None, 0, "not an internal batch: no newline at its end", lines[end]))
+    return items
 
 
 def _new_profile() -> list[Any]:
