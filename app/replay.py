@@ -22,7 +22,7 @@ from typing import Any
 from app.replay_report import ScorerReport, scorer_report
 from pipelines.infra.errors import UserError
 from pipelines.infra.settings import Settings
-from pipelines.infra.topics import INPUT_TOPICS, broker_run_id, committed_offsets
+from pipelines.infra.topics import INPUT_TOPICS, bidder_topic, broker_run_id, committed_offsets, end_offsets
 from pipelines.ingest.files import ImportReport
 from pipelines.ingest.replay import ReplaySummary, run_replay
 
@@ -46,7 +46,14 @@ def replay(
     if speed is not None and speed <= 0:
         raise UserError("--speed must be more than 0 (event seconds per wall-clock second)")
     own = not settings.broker_address and running_embedded_broker(settings) is None
+    two_stage = settings.stream_topology == "two-stage"
+    internal = bidder_topic(settings.consumer_group)
     with broker_address(settings, attach=True) as address:
+        # two stages: the replay's outputs are the internal records' from where the group stands now on
+        starts = {}
+        if two_stage:
+            done = committed_offsets(address, settings.consumer_group, settings.broker_timeout_s)
+            starts = {p: offset for (name, p), offset in done.items() if name == internal}
         report, summary = run_replay(settings, address, path, fmt, topic, start, speed)
         for line in report.problems():
             echo(line)
@@ -57,20 +64,28 @@ def replay(
             run_worker(settings, address, WorkerOptions(stop_at=summary.end_offsets, commit_interval_s=1.0))
             gc.collect()  # the worker's Kafka clients go while their broker is up (no "connection refused" logs)
         elif wait:
-            wait_scored(address, settings, summary.end_offsets)
+            wait_scored(address, settings, summary.end_offsets, internal if two_stage else None)
         else:
             echo(f"the stream workers of group {settings.consumer_group} score it (--wait waits and reports)")
             return report, summary, None
         runs = {name: broker_run_id(address, name, settings.broker_timeout_s) for name in INPUT_TOPICS}
-    scored = scorer_report(settings, runs, summary)
+        outputs = (broker_run_id(address, internal, settings.broker_timeout_s), starts) if two_stage else None
+    scored = scorer_report(settings, runs, summary, outputs)
     for line in scored.lines():
         echo(line)
     echo("silver and gold: python -m app batch (under `python -m app run` the scheduler refreshes them)")
     return report, summary, scored
 
 
-def wait_scored(address: str, settings: Settings, ends: dict[tuple[str, int], int]) -> None:
-    """Wait until the consumer group has committed past ``ends``; one line if it stops making progress."""
+def wait_scored(
+    address: str, settings: Settings, ends: dict[tuple[str, int], int], internal: str | None = None
+) -> None:
+    """Wait until the consumer group has committed past ``ends``; one line if it stops making progress.
+
+    Two stages (``internal``: the internal topic): then also past where that topic ends once those inputs are
+    committed (the auction stage sends its records before it commits their inputs).
+    """
+    ends = dict(ends)
     patience = settings.broker_outage_s
     last_progress, best = time.monotonic(), -1
     while True:
@@ -79,6 +94,11 @@ def wait_scored(address: str, settings: Settings, ends: dict[tuple[str, int], in
         except Exception:  # the broker is briefly unavailable: the same patience applies
             done = {}
         left = sum(max(0, end - done.get(key, 0)) for key, end in ends.items())
+        if left == 0 and internal is not None:
+            starts = {p: offset for (name, p), offset in done.items() if name == internal}
+            ends.update(end_offsets(address, internal, settings.partitions, starts, settings.broker_timeout_s))
+            internal = None
+            continue
         if left == 0:
             return
         progress = sum(min(end, done.get(key, 0)) for key, end in ends.items())

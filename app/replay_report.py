@@ -2,7 +2,8 @@
 
 The stream worker writes every output with the lineage of the input it came from (``_broker_run``,
 ``_partition``, ``_offset``; dead letters also ``source_topic/partition/offset``), so the outputs of
-exactly one replay are the rows whose lineage lies in the offsets that replay was given.
+exactly one replay are the rows whose lineage lies in the offsets that replay was given -- or, with two
+stages, whose internal record came after the replay began and holds one of its bids (:func:`scorer_report`).
 """
 
 from __future__ import annotations
@@ -58,17 +59,38 @@ class ScorerReport:
         return {**self.__dict__, "alerted_share": round(self.alerted_share, 4)}
 
 
-def scorer_report(settings: Settings, runs: dict[str, str], summary: ReplaySummary) -> ScorerReport:
-    """The report of the replay ``summary`` whose input topics had the broker run ids ``runs``."""
+def scorer_report(
+    settings: Settings,
+    runs: dict[str, str],
+    summary: ReplaySummary,
+    internal: tuple[str, dict[int, int]] | None = None,
+) -> ScorerReport:
+    """The report of the replay ``summary`` whose input topics had the broker run ids ``runs``.
+
+    One stage: a bid's outputs carry the lineage of the bid itself. Two stages (``internal``: the internal
+    topic's broker run id and, per partition, the group's committed offset there when the replay began): they
+    carry the lineage of an internal record, so they are this replay's when that record came after the
+    replay began and holds one of the replayed bids (bronze ``bids`` has those by their own lineage).
+    """
     lake = Lake.from_settings(settings)
     ranges = {key: (summary.first_offsets[key], end) for key, end in summary.end_offsets.items()}
     out = ScorerReport(bids_sent=summary.counts.get("bids", 0))
     bids = {p: r for (t, p), r in ranges.items() if t == "bids"}
-    scored = _rows(lake, "bids-scored", ["bid_id", "bidder_id", "fraud_score"], runs.get("bids"), bids)
+    run, lineage, keep_bids, keep_auctions = runs.get("bids"), bids, None, None
+    if internal is not None:
+        replayed = _rows(lake, "bids", ["bid_id", "auction_id"], runs.get("bids"), bids)
+        keep_bids, keep_auctions = set(replayed["bid_id"]), set(replayed["auction_id"])
+        run, starts = internal
+        lineage = {p: (starts.get(p, 0), 2**62) for p in range(settings.partitions)}
+    scored = _rows(lake, "bids-scored", ["bid_id", "bidder_id", "fraud_score"], run, lineage)
+    if keep_bids is not None:
+        scored = _where(scored, "bid_id", keep_bids)
     out.bids_scored = len(set(scored["bid_id"]))
     out.bidders_scored = len(set(scored["bidder_id"]))
     out.flagged_bids = sum(1 for s in scored["fraud_score"] if s is not None and s >= FLAG_SCORE)
-    alerts = _rows(lake, "fraud-alerts", ["alert_id", "bidder_id", "reasons"], runs.get("bids"), bids)
+    alerts = _rows(lake, "fraud-alerts", ["alert_id", "bidder_id", "auction_id", "reasons"], run, lineage)
+    if keep_auctions is not None:
+        alerts = _where(alerts, "auction_id", keep_auctions)
     out.alerts = len(set(alerts["alert_id"]))
     out.bidders_alerted = len(set(alerts["bidder_id"]))
     reasons = Counter(r for rs in alerts["reasons"] for r in rs or [])
@@ -82,6 +104,12 @@ def scorer_report(settings: Settings, runs: dict[str, str], summary: ReplaySumma
     out.dead_letters = sum(errors.values())
     out.dead_letters_by_error = dict(errors.most_common())
     return out
+
+
+def _where(rows: dict[str, list[Any]], column: str, keep: set[Any]) -> dict[str, list[Any]]:
+    """The rows (columns of equal length) whose ``column`` is in ``keep``."""
+    mask = [value in keep for value in rows[column]]
+    return {name: [v for v, m in zip(values, mask, strict=True) if m] for name, values in rows.items()}
 
 
 def _rows(

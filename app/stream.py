@@ -144,11 +144,13 @@ class Built:
 
 
 #: The worker's fetches may wait this long. tansu answers a fetch that it cannot serve within the wait with
-#: no records, and its time to serve one grows with the partition: measured in a 30-minute `run`, with 60k-80k
-#: records a partition a fetch with 10 ms got nothing at all (the worker then polled for good with a growing
-#: lag, alive and idle), with 50 ms its first records in 0.11-0.24 s. 100 ms keeps a margin; a broker that has
-#: records returns them at once, so this does not add latency while the worker keeps up.
-FETCH_WAIT_MS = 100
+#: no records, and its time to serve one grows with the partition and its load: measured in a 30-minute `run`,
+#: with 60k-80k records a partition a fetch with 10 ms got nothing at all (the worker then polled for good with
+#: a growing lag, alive and idle), while a probe on that live broker got records at once with 50 ms. The wait is
+#: not free either: tansu does not answer a waiting fetch as soon as records arrive, so each hop through the
+#: broker waits for about half of it, and two stages have two hops (measured at 5k bids/s, two stages: p50 /
+#: p99 125 / 272-282 ms with 50 ms, 153-154 / 310-314 ms with 100 ms). 50 ms: five times what stalled.
+FETCH_WAIT_MS = 50
 
 
 def unpause(consumer: Any, partitions: list[Any]) -> None:

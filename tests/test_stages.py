@@ -125,6 +125,18 @@ def test_unknown_user_and_unknown_auction_are_scored_and_said(tmp_path: Path) ->
     assert all(0.0 <= s["fraud_score"] <= 1.0 for s in (known, stranger, early))
 
 
+def test_a_user_without_a_signup_time_is_known_but_of_unknown_age(tmp_path: Path) -> None:
+    """Imported histories (eBay) have users without signup dates: their bids are not `unknown_user`, and no
+    account-age rule fires for them (their age is unknown, not zero)."""
+    worker = Worker(tmp_path, 4)
+    topic, key, value = user(30)
+    no_signup = json.loads(value or b"{}") | {"signup_time": None}
+    worker.feed((topic, key, json.dumps(no_signup).encode()), user(31, signup_ms=T0 - HOUR), auction(1, seller=1))
+    dated, undated = _scored(worker.feed(bid(1, 1, 31, T0 + 60_000, 2000), bid(2, 1, 30, T0 + 120_000, 9000)))
+    assert UNKNOWN_USER not in undated["fraud_reasons"] and UNKNOWN_USER not in dated["fraud_reasons"]
+    assert "new_account_jump" not in undated["fraud_reasons"]
+
+
 def test_a_replayed_internal_record_is_applied_once_and_alerts_once(tmp_path: Path) -> None:
     """The auction stage replays its records after a crash: the bidder stage skips what it applied."""
     worker = Worker(tmp_path, 4)

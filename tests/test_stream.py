@@ -271,7 +271,7 @@ def test_batched_passes_process_what_quix_would_in_the_same_order(
             app._batched = batched  # type: ignore[attr-defined]
             apps.append(app)
 
-        # one stage (the default): with two, the bidder stage's input interleaves with the others as internal records
+        # one stage (the baseline): with two, the bidder stage's input interleaves with the others as internal records
         # arrive (timing, not the pass), so the orders compared here would differ for reasons not the pass's
         run_settings = settings.model_copy(
             update={"consumer_group": f"group-{name}", "lake_url": str(Path(settings.lake_url) / name),

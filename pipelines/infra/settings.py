@@ -60,10 +60,11 @@ class Settings(BaseSettings):
     )
     consumer_group: str = Field("auction-stream", min_length=1, description="Stream worker consumer group.")
     stream_topology: Literal["two-stage", "one-stage"] = Field(
-        "one-stage",
-        description="The stream worker's topology: `one-stage` (all state per auction partition) or `two-stage` "
-        "(auction stage, then bidder stage through an internal topic keyed by bidder: exact features at any "
-        "partition count; not yet the default: it scores bids several times slower, see the README).",
+        "two-stage",
+        description="The stream worker's topology: `two-stage` (auction stage, then a bidder stage through an "
+        "internal topic keyed by bidder: features exact at any partition count and number of workers) or "
+        "`one-stage` (all state per auction partition: per-bidder features see one partition's auctions; the "
+        "benchmarks' baseline).",
     )
     state_dir: Path = Field(Path("./data/state"), description="Quix Streams local state directory.")
     runtime_dir: Path = Field(

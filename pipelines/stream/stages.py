@@ -39,8 +39,10 @@ from pipelines.stream.rules import ALERT_THRESHOLD, BidFeatures
 from pipelines.stream.rules import score as score_features
 from pipelines.stream.score import LATE_MS, Scored, Stores, _compact, _new_auction, _probe, bidder_activity, burst
 
-#: ``fraud_reasons`` entry of a bid whose bidder the stream has no user event for (no signup time)
+#: ``fraud_reasons`` entry of a bid whose bidder the stream has no user event for
 UNKNOWN_USER = "unknown_user"
+#: the signup time kept for a user whose event has none (an imported history's users): known, age unknown
+NO_SIGNUP = -(1 << 62)
 #: ``fraud_reasons`` entry of a bid whose auction's opening event had not been processed (no window, seller)
 UNKNOWN_AUCTION = "unknown_auction"
 #: first field of an internal record: a bid, or a closed auction's participation of one bidder
@@ -279,9 +281,10 @@ def _fresh(stores: Stores, source: str, offset: int, index: int) -> bool:
     return True
 
 
-def bidder_user(user_id: str, signup_ms: int, stores: Stores) -> None:
-    """A user's signup time, kept in the bidder stage's partition of ``user_id`` (last write wins)."""
-    stores.signups[user_id] = signup_ms
+def bidder_user(user_id: str, signup_ms: int | None, stores: Stores) -> None:
+    """A user's signup time, kept in the bidder stage's partition of ``user_id`` (last write wins; a user
+    without one is kept as :data:`NO_SIGNUP`: known, of unknown age)."""
+    stores.signups[user_id] = NO_SIGNUP if signup_ms is None else signup_ms
     stores.signups.changed(user_id)
 
 
@@ -323,7 +326,7 @@ def bidder_record(bidder_id: str, fields: list[Any], stores: Stores) -> Scored |
 
     signup = stores.signups[bidder_id]
     age: float | None = None
-    if signup is not None:
+    if signup is not None and signup != NO_SIGNUP:
         age = (t_ms - signup) / DAY_MS
         if age < 0.0:
             age = 0.0
