@@ -72,6 +72,8 @@ def scorer_report(
     carry the lineage of an internal record, so they are this replay's when that record came after the
     replay began and holds one of the replayed bids (bronze ``bids`` has those by their own lineage).
     """
+    if (internal is None) != (settings.stream_topology == "one-stage"):
+        raise ValueError("the internal topic's run and start offsets are given with two stages, and only then")
     lake = Lake.from_settings(settings)
     ranges = {key: (summary.first_offsets[key], end) for key, end in summary.end_offsets.items()}
     out = ScorerReport(bids_sent=summary.counts.get("bids", 0))

@@ -27,7 +27,7 @@ from app.stream import WorkerOptions, run_worker
 from pipelines.infra.duck import connect
 from pipelines.infra.errors import UserError
 from pipelines.infra.settings import Settings
-from pipelines.infra.topics import broker_run_id
+from pipelines.infra.topics import bidder_topic, broker_run_id
 from pipelines.ingest.ebay import translate
 from pipelines.ingest.read import open_rows
 from pipelines.ingest.replay import ReplaySummary, produce, replay_order, run_replay
@@ -180,7 +180,8 @@ def test_own_format_files_replay_topic_by_topic(own_broker: EmbeddedBroker, sett
     summary = run_worker(settings, own_broker.address, WorkerOptions(stop_at=ends, commit_interval_s=1.0))
     assert summary.stopped_by == "end offsets"
     runs = {name: broker_run_id(own_broker.address, name) for name in ("users", "auctions", "bids")}
-    scored = scorer_report(settings, runs, sent["bids"])
+    internal = (broker_run_id(own_broker.address, bidder_topic(settings.consumer_group)), {})  # two stages
+    scored = scorer_report(settings, runs, sent["bids"], internal)
     assert (scored.bids_sent, scored.bids_scored, scored.dead_letters) == (30, 30, 0)
     run_batch(settings)
     assert _gold(settings)["bids"] == [(30, 30, 30)]

@@ -198,7 +198,7 @@ class BatchedWorker(Worker):
         """Every batch sent and not yet processed: (partition, value, timestamp)."""
         self.delivered: list[tuple[int, bytes]] = []
         """Every batch processed: (partition, value)."""
-        self.batches = InternalBatches(self._send, INTERNAL, partitions, budget)
+        self.batches = self.processor.batches = InternalBatches(self._send, INTERNAL, partitions, budget)
 
     def _send(self, topic: str, key: bytes | None, value: bytes, ts: int, headers: Any, partition: int) -> None:
         assert topic == INTERNAL and key is None and headers is None
@@ -207,13 +207,14 @@ class BatchedWorker(Worker):
     def feed(self, *messages: Message) -> list[tuple[str, bytes | None, bytes]]:
         outs: list[Any] = []
         for n, (topic, key, value) in enumerate(messages):
-            raw_key = (key or "").encode()
-            for out in self.process(topic, raw_key, value or b"", ts=T0 + n):
-                if out[0] == BY_BIDDER:
-                    self.batches.add(out[1] or b"", out[2], T0 + n)
-                else:
-                    outs.append(out)
+            outs += self.process(topic, (key or "").encode(), value or b"", ts=T0 + n)
+        assert not any(out[0] == BY_BIDDER for out in outs)  # every record went into a batch
         self.batches.flush()
+        return outs + self.deliver()
+
+    def deliver(self) -> list[Any]:
+        """Process every batch sent so far, in order, each at the next offset of its partition."""
+        outs: list[Any] = []
         while self.sent:
             partition, value, _ = self.sent.pop(0)
             offset = self.offsets[(INTERNAL, partition)]
@@ -255,9 +256,7 @@ def test_a_batch_goes_to_the_partition_of_its_bidders_and_keeps_each_records_tim
     messages: list[Message] = [*[user(i) for i in range(40)], auction(1, seller=1)]
     messages += [bid(b, 1, 10 + b, T0 + 60_000 * (b + 1), 2000 + 10 * b) for b in range(20)]
     for n, (topic, key, value) in enumerate(messages):
-        for out in worker.process(topic, (key or "").encode(), value or b"", ts=T0 + n):
-            if out[0] == BY_BIDDER:
-                worker.batches.add(out[1] or b"", out[2], T0 + n)
+        worker.process(topic, (key or "").encode(), value or b"", ts=T0 + n)
     worker.batches.flush()
     assert len({partition for partition, _, _ in worker.sent}) == len(worker.sent) > 1  # one batch a partition
     for partition, value, ts in worker.sent:
@@ -269,16 +268,16 @@ def test_a_batch_goes_to_the_partition_of_its_bidders_and_keeps_each_records_tim
 
 
 def test_a_full_batch_is_sent_before_the_pass_ends(tmp_path: Path) -> None:
-    worker = BatchedWorker(tmp_path, 1, budget=2000)
+    worker = BatchedWorker(tmp_path, 1, budget=4000)
     worker.feed(user(1), auction(1, seller=2))
     for b in range(30):
         topic, key, value = bid(b, 1, 1, T0 + 60_000 * (b + 1), 2000 + b)
-        for out in worker.process(topic, (key or "").encode(), value or b""):
-            worker.batches.add(out[1] or b"", out[2], T0)
-    record = max(len(item.raw) for _, value, _ in worker.sent for item in split_batch(value))
-    assert len(worker.sent) >= 5 and all(len(value) < 2000 + 2 * record for _, value, _ in worker.sent)
+        worker.process(topic, (key or "").encode(), value or b"")
+    record = max(len(orjson.dumps(item.raw)) for _, value, _ in worker.sent for item in split_batch(value))
+    assert len(worker.sent) >= 3 and all(len(value) < 4000 + 2 * record for _, value, _ in worker.sent)
     worker.batches.flush()
     assert sum(len(split_batch(value)) for _, value, _ in worker.sent) == 30
+    assert len(_scored(worker.deliver())) == 30
 
 
 def test_a_replayed_batch_is_applied_once(tmp_path: Path) -> None:
@@ -296,18 +295,16 @@ def test_a_replayed_batch_is_applied_once(tmp_path: Path) -> None:
 def test_a_batch_with_records_that_are_not_ours_scores_the_others(tmp_path: Path) -> None:
     worker = Worker(tmp_path, 1)
     worker.feed(user(1), auction(1, seller=2))
-    good = bid_record("bids:0", 5, "a1", T0, T0, "web", "d", ["u2", 1, 1, 0, 0, 0, 1, "", 0, 1.0, 1.0, 1, 0], b"{}")
-    value = batch_value(
-        [(b"u1", T0, good), (b"u1", T0 + 1, b'["x"]'), (b"u1", T0 + 2, good.replace(b"bids:0", b"bids:1"))]
-    )
+    head = bid_record("bids:0", 5, "a1", T0, T0, "web", "d", ["u2", 1, 1, 0, 0, 0, 1, "", 0, 1.0, 1.0, 1, 0], b"{}")
+    fields = orjson.loads(head.split(b"\n")[0])
+    value = batch_value([["u1", T0, fields, "{}"], ["u1", T0 + 1, ["x"], None],
+                         ["u1", T0 + 2, [*fields[:1], "bids:1", *fields[2:]], "{}"], "junk"])  # fmt: skip
     outs = worker.processor.process(INTERNAL, 0, 3, None, value, T0, worker.stores[0])
-    assert [out[0] for out in outs] == ["bids-scored", "dead-letters", "bids-scored"]
+    assert [out[0] for out in outs] == ["bids-scored", "dead-letters", "bids-scored", "dead-letters"]
     letter = json.loads(outs[1][2])
-    assert letter["raw_value"] == '["x"]' and letter["event_id"].endswith("-0-3-1") and "no kind" in letter["error"]
-    broken = batch_value([(b"u1", T0, good.replace(b"bids:0", b"bids:2"))]) + b'"no framing"\n["b"]\n'
-    outs = worker.processor.process(INTERNAL, 0, 4, None, broken, T0, worker.stores[0])
-    assert [out[0] for out in outs] == ["bids-scored", "dead-letters"]
-    assert "not an internal batch" in json.loads(outs[1][2])["error"]
-    for junk in (b"", b"no newline", b"\n"):
+    assert json.loads(letter["raw_value"]) == ["u1", T0 + 1, ["x"], None] and letter["event_id"].endswith("-0-3-1")
+    assert "no kind" in letter["error"] and "[bidder, timestamp, header, bid]" in json.loads(outs[3][2])["error"]
+    for junk in (b"", b"not json", b'{"a": 1}', b"[1, 2"):
         outs = worker.processor.process(INTERNAL, 0, 5, None, junk, T0, worker.stores[0])
         assert [out[0] for out in outs] == ["dead-letters"], junk
+        assert "not an internal batch" in json.loads(outs[0][2])["error"]

@@ -42,16 +42,16 @@ from pipelines.contracts import (
 from pipelines.stream.bronze import BronzeSink, RangeBuffer, epoch_day
 from pipelines.stream.fastpath import fast_auction, fast_bid, fast_user
 from pipelines.stream.letters import fit_letter, output_budget, raw_facts, raw_text
-from pipelines.stream.outputs import BATCH_BYTES, FRAMING_BYTES, InternalBatches, OutputProducer
+from pipelines.stream.outputs import BATCH_BYTES, InternalBatches, OutputProducer
 from pipelines.stream.refusals import Overflow, header_bytes
 from pipelines.stream.score import MemoryStores, Scored, Stores, UserDirectory, alert_id, on_auction, on_bid
 from pipelines.stream.stages import (
     auction_bid,
     auction_event,
-    bid_record,
+    bid_fields,
     bidder_record,
     bidder_user,
-    close_record,
+    close_fields,
     parse_record,
     split_batch,
 )
@@ -324,6 +324,9 @@ class TwoStageProcessor(Processor):
         """The internal topic's real name (its offsets name the bidder stage's bronze files)."""
         self.partitions = partitions
         """The internal topic's partitions (those of ``users``): its records are batched by partition."""
+        self.batches: InternalBatches | None = None
+        """Where the auction stage's records go (:func:`define_pipeline` sets it); None: each is an output of
+        its own (``BY_BIDDER``, keyed by bidder), as the tests route them."""
         self.steps = {"bids": self._stage_bid, "auctions": self._stage_auction, "users": self._stage_user,
                       internal: self._stage_record}  # fmt: skip
 
@@ -339,10 +342,10 @@ class TwoStageProcessor(Processor):
         if isinstance(features, str):
             return [self._dead_letter("bids", partition, offset, key, key_text, value, ts, features, buffer)]
         buffer.add_json("bids", value, offset, ts)
-        record = bid_record(
-            f"bids:{partition}", offset, auction_id, t_ms, event_ms, channel, device_id, features, value
-        )
-        return [(BY_BIDDER, bidder_id.encode(), record)]
+        head = bid_fields(f"bids:{partition}", offset, auction_id, t_ms, event_ms, channel, device_id, features)
+        if self.batches is not None and self.batches.add(bidder_id, head, value, ts):
+            return []
+        return [(BY_BIDDER, bidder_id.encode(), orjson.dumps(head) + b"\n" + value)]
 
     def _stage_auction(
         self, partition: int, offset: int, key: bytes | None, value: bytes | None, ts: int, stores: Stores
@@ -360,10 +363,12 @@ class TwoStageProcessor(Processor):
             return [self._dead_letter("auctions", partition, offset, key, key_text, value, ts, outcome, buffer)]
         buffer.add_json("auctions", value, offset, ts)
         source = f"auctions:{partition}"
-        return [
-            (BY_BIDDER, bidder.encode(), close_record(source, offset, index, auction_id, won))
-            for index, (bidder, won) in enumerate(outcome)
-        ]
+        outs: list[Out] = []
+        for index, (bidder, won) in enumerate(outcome):
+            head = close_fields(source, offset, index, auction_id, won)
+            if self.batches is None or not self.batches.add(bidder, head, b"", ts):
+                outs.append((BY_BIDDER, bidder.encode(), orjson.dumps(head)))
+        return outs
 
     def _stage_user(
         self, partition: int, offset: int, key: bytes | None, value: bytes | None, ts: int, stores: Stores
@@ -399,7 +404,7 @@ class TwoStageProcessor(Processor):
         offset: int,
         bidder: str | None,
         parsed: tuple[list[Any], bytes] | str,
-        raw: bytes | None,
+        raw: Any,
         ts: int,
         stores: Stores,
         buffer: RangeBuffer,
@@ -412,6 +417,7 @@ class TwoStageProcessor(Processor):
         topic = self.internal
         if isinstance(parsed, str) or bidder is None:
             error = parsed if isinstance(parsed, str) else "no key (a bidder id)"
+            raw = raw if raw is None or isinstance(raw, bytes) else orjson.dumps(raw)  # a batch's item: as JSON
             outs.append((*self._dead_letter(topic, partition, offset, key, bidder, raw, ts, error, buffer, suffix), ts))
             return
         fields, bid = parsed
@@ -419,6 +425,7 @@ class TwoStageProcessor(Processor):
             scored = bidder_record(bidder, fields, stores)
         except (TypeError, ValueError, AttributeError) as exc:  # a record of the right shape, wrong types
             error = f"not an internal record: {exc}"
+            raw = raw if raw is None or isinstance(raw, bytes) else orjson.dumps(raw)
             outs.append((*self._dead_letter(topic, partition, offset, key, bidder, raw, ts, error, buffer, suffix), ts))
             return
         if scored is None:  # a close, or a record replayed by the auction stage (applied before)
@@ -478,7 +485,7 @@ def define_pipeline(
     batches = None
     if two_stage:
         assert isinstance(processor, TwoStageProcessor)
-        batches = InternalBatches(
+        batches = processor.batches = InternalBatches(
             produce, names[BY_BIDDER], processor.partitions, min(BATCH_BYTES, limit[BY_BIDDER] // 2)
         )
     seen = [0]
@@ -491,14 +498,6 @@ def define_pipeline(
         extra = header_bytes(headers) if headers else 0
         for out in steps[topic](partition, offset, key, value, timestamp, stores):
             name, out_key, payload = out[0], out[1], out[2]
-            if (
-                batches is not None
-                and name == BY_BIDDER
-                and out_key
-                and len(payload) + len(out_key) + FRAMING_BYTES <= limit[name]
-            ):  # an internal record joins its partition's batch (one too large is an overflow, below)
-                batches.add(out_key, payload, timestamp)
-                continue
             out_ts = out[3] if len(out) == 4 else timestamp
             if len(payload) + extra <= limit[name]:
                 error = produce(names[name], out_key, payload, out_ts, headers or None)

@@ -137,10 +137,10 @@ class OutputProducer(BaseSink):
             raise RuntimeError(f"output delivery failed ({len(errors) or left} messages): {problem}")
 
 
-#: an internal batch is sent once its records take this many bytes (and at the end of every pass)
+#: an internal batch is sent once its records take about this many bytes (and at the end of every pass)
 BATCH_BYTES = 256 * 1024
-#: bytes a record's framing in a batch may add (its ``["<bidder>", <timestamp>]`` line, less the bidder id)
-FRAMING_BYTES = 32
+#: bytes a record adds to a batch besides its bid's JSON (its header, bidder id and timestamp; an estimate)
+RECORD_BYTES = 256
 #: bidder ids whose partition is remembered (the cache is emptied when it is full)
 PARTITION_CACHE = 1_000_000
 
@@ -149,12 +149,12 @@ class InternalBatches:
     """The two-stage auction stage's internal records, sent as one message per partition and pass.
 
     Every valid bid leaves the auction stage as a record for the bidder stage (ADR 5). One broker message per
-    record made the bidder stage pay Quix's per-message work, a produce and the broker's per-record work for
-    each bid a second time; here a pass's records for one partition of the internal topic travel together
-    (:func:`pipelines.stream.stages.batch_value`), in the order they were made. The partition is Kafka's
-    default partitioner of the bidder id (:mod:`pipelines.infra.partitioner`), the one ``users`` is written
-    with, so the bidder stage still finds a bidder's records where its user is. A batch's timestamp is the
-    newest of its inputs' (each record keeps its own, for its outputs).
+    record made the bidder stage pay Quix's per-message work, a produce, a parse and the broker's per-record
+    work for each bid a second time; here a pass's records for one partition of the internal topic travel
+    together (:func:`pipelines.stream.stages.batch_value`), in the order they were made. The partition is
+    Kafka's default partitioner of the bidder id (:mod:`pipelines.infra.partitioner`), the one ``users`` is
+    written with, so the bidder stage still finds a bidder's records where its user is. A batch's timestamp
+    is the newest of its inputs' (each record keeps its own, for its outputs).
 
     :meth:`flush` must run at the end of every pass of the worker and before anything waits for the internal
     topic (a bounded run's end): a checkpoint then finds every record handed to the producer.
@@ -172,27 +172,33 @@ class InternalBatches:
         self.partitions = partitions
         self.budget = budget
         """Bytes a batch may take before it is sent (well under the topic's message limit)."""
-        self._pending: dict[int, list[tuple[bytes, int, bytes]]] = {}
+        self._pending: dict[int, list[list[Any]]] = {}
         self._sizes: dict[int, int] = {}
-        self._partition_of: dict[bytes, int] = {}
+        self._partition_of: dict[str, int] = {}
         self.batches = 0
         """Batches sent."""
 
-    def add(self, key: bytes, record: bytes, timestamp: int) -> None:
-        """Queue one record for the partition of bidder ``key``; sends that batch once it is full."""
-        partition = self._partition_of.get(key)
+    def add(self, bidder: str, fields: list[Any], bid: bytes, timestamp: int) -> bool:
+        """Queue one record (its header ``fields`` and bid JSON, b"" for a close) for the partition of
+        ``bidder``; sends that batch once it is full. False (nothing queued) for a record too large to batch:
+        the caller sends it on its own, through the size checks every output passes."""
+        size = len(bid) + len(bidder) + RECORD_BYTES
+        if size > self.budget // 2:
+            return False
+        partition = self._partition_of.get(bidder)
         if partition is None:
             if len(self._partition_of) >= PARTITION_CACHE:
                 self._partition_of.clear()
-            partition = self._partition_of[key] = (murmur2(key) & 0x7FFFFFFF) % self.partitions
+            partition = self._partition_of[bidder] = (murmur2(bidder.encode()) & 0x7FFFFFFF) % self.partitions
         pending = self._pending.get(partition)
         if pending is None:
             pending = self._pending[partition] = []
             self._sizes[partition] = 0
-        pending.append((key, timestamp, record))
-        size = self._sizes[partition] = self._sizes[partition] + len(key) + len(record) + FRAMING_BYTES
+        pending.append([bidder, timestamp, fields, bid.decode() if bid else None])
+        size = self._sizes[partition] = self._sizes[partition] + size
         if size >= self.budget:
             self._send(partition)
+        return True
 
     def flush(self) -> None:
         """Send every queued batch (end of a pass)."""
@@ -208,6 +214,6 @@ class InternalBatches:
         if error is not None:  # the budget keeps batches far below any sane limit: a misconfigured topic
             raise RuntimeError(
                 f"the internal topic {self.topic} refused a batch of {len(items)} records: {error} "
-                f"(its max.message.bytes must allow {self.budget + 64 * 1024} bytes)"
+                f"(its max.message.bytes must allow {2 * self.budget} bytes)"
             )
         self.batches += 1

@@ -166,19 +166,32 @@ def auction_bid(
             jump_ratio, category_ratio, int(info is not None), probes]  # fmt: skip
 
 
+def bid_fields(
+    source: str, offset: int, auction_id: str, t_ms: int, event_ms: int, channel: str, device_id: str,
+    features: list[Any],
+) -> list[Any]:  # fmt: skip
+    """The header of a valid bid's internal record: source, bid facts and the auction stage's features."""
+    return [BID, source, offset, 0, auction_id, t_ms, event_ms, int(channel == "api"), device_id, *features]
+
+
 def bid_record(
     source: str, offset: int, auction_id: str, t_ms: int, event_ms: int, channel: str, device_id: str,
     features: list[Any], scored_base: bytes,
 ) -> bytes:  # fmt: skip
-    """The internal record of a valid bid: its header (source, bid facts, auction-stage features) as a JSON
+    """The internal record of a valid bid on its own (one message): its header (:func:`bid_fields`) as a JSON
     array, a newline, then the bid's canonical JSON (which holds no newline) as the bidder stage passes it on."""
-    head = [BID, source, offset, 0, auction_id, t_ms, event_ms, int(channel == "api"), device_id, *features]
+    head = bid_fields(source, offset, auction_id, t_ms, event_ms, channel, device_id, features)
     return orjson.dumps(head) + b"\n" + scored_base
 
 
+def close_fields(source: str, offset: int, index: int, auction_id: str, won: bool) -> list[Any]:
+    """The header (the whole record) of one bidder's part in a closed auction (the ``index``-th of that close)."""
+    return [CLOSE, source, offset, index, auction_id, int(won)]
+
+
 def close_record(source: str, offset: int, index: int, auction_id: str, won: bool) -> bytes:
-    """The internal record of one bidder's part in a closed auction (the ``index``-th of that close)."""
-    return orjson.dumps([CLOSE, source, offset, index, auction_id, int(won)])
+    """The internal record of one bidder's part in a closed auction, on its own (one message)."""
+    return orjson.dumps(close_fields(source, offset, index, auction_id, won))
 
 
 def parse_record(value: bytes | None) -> tuple[list[Any], bytes] | str:
@@ -208,58 +221,40 @@ class BatchItem(NamedTuple):
     """One record of an internal batch (:func:`batch_value`), as :func:`split_batch` reads it."""
 
     bidder: str | None
-    """The record's bidder id (the key a single record would have); None when the framing is broken."""
+    """The record's bidder id (the key a record on its own has); None when the item is not a record."""
     timestamp: int
     """The timestamp (epoch ms) of the input message that made the record."""
     record: tuple[list[Any], bytes] | str
-    """(header, bid JSON or b"") as :func:`parse_record` gives them, or why the record is not one."""
-    raw: bytes
-    """The record's bytes (a dead letter carries them)."""
+    """(header, bid JSON or b"") as :func:`parse_record` gives them, or why the item is not a record."""
+    raw: Any
+    """The item as it was read (a dead letter carries it)."""
 
 
-def batch_value(items: list[tuple[bytes, int, bytes]]) -> bytes:
-    """One internal message carrying several records for one partition of the internal topic.
-
-    ``items`` are ``(bidder id, input timestamp, record)`` in the order they were made. Each record is framed
-    by a line ``["<bidder>", <timestamp>]`` before it and a newline after it; a record is one line (a close) or
-    two (a bid: its header, then its canonical JSON), which its header's kind says.
-    """
-    parts = []
-    for key, timestamp, record in items:
-        parts.append(orjson.dumps([key.decode(), timestamp]))
-        parts.append(record)
-    parts.append(b"")
-    return b"\n".join(parts)
+def batch_value(items: list[list[Any]]) -> bytes:
+    """One internal message carrying several records for one partition of the internal topic: a JSON array
+    of ``[bidder id, input timestamp, header, bid JSON text or null]``, in the order they were made (one
+    C-speed dump and load a batch, where a record on its own took a message and a parse of its own)."""
+    return orjson.dumps(items)
 
 
 def split_batch(value: bytes | None) -> list[BatchItem]:
-    """The records of an internal batch, in order. A record that is not one of ours is an item whose
-    ``record`` says why; a broken framing ends the list with one such item holding the rest of the value."""
-    if type(value) is not bytes or not value:
-        return [BatchItem(None, 0, "not an internal batch: empty value", value or b"")]
-    lines = value.split(b"\n")
-    end = len(lines) - 1  # the value ends with a newline: the last line is empty
-    items: list[BatchItem] = []
-    i = 0
-    while i < end:
-        problem = ""
-        try:
-            bidder, timestamp = orjson.loads(lines[i])
-            fields = orjson.loads(lines[i + 1]) if i + 1 < end else None
-        except (orjson.JSONDecodeError, ValueError, TypeError) as exc:
-            bidder, timestamp, fields, problem = None, 0, None, f"not an internal batch: line {i + 1}: {exc}"
-        if not problem and (type(bidder) is not str or type(timestamp) is not int or fields is None):
-            problem = f"not an internal batch: line {i + 1} is not a bidder and a timestamp before a record"
-        if problem:
-            items.append(BatchItem(None, 0, problem, b"\n".join(lines[i:])))
-            return items
-        size = 3 if type(fields) is list and fields and fields[0] == BID and i + 2 < end else 2
-        bid = lines[i + 2] if size == 3 else b""
-        items.append(BatchItem(bidder, timestamp, _checked(fields, bid), b"\n".join(lines[i + 1 : i + size])))
-        i += size
-    if lines[end]:
-        items.append(BatchItem(None, 0, "not an internal batch: no newline at its end", lines[end]))
-    return items
+    """The records of an internal batch, in order; an item that is not a record says why, in its place (a
+    value that is not a batch at all is one such item)."""
+    try:
+        items = orjson.loads(value) if value else None
+    except orjson.JSONDecodeError as exc:
+        return [BatchItem(None, 0, f"not an internal batch: {exc}", value)]
+    if type(items) is not list:
+        return [BatchItem(None, 0, "not an internal batch: not a JSON array", value)]
+    out = []
+    for item in items:
+        if type(item) is list and len(item) == 4:
+            bidder, timestamp, fields, bid = item
+            if type(bidder) is str and type(timestamp) is int and (bid is None or type(bid) is str):
+                out.append(BatchItem(bidder, timestamp, _checked(fields, bid.encode() if bid else b""), item))
+                continue
+        out.append(BatchItem(None, 0, "not an internal batch record: [bidder, timestamp, header, bid]", item))
+    return out
 
 
 def _new_profile() -> list[Any]:
