@@ -55,8 +55,9 @@ class WorkerSummary:
 
     processed: dict[str, int] = field(default_factory=dict)
     """Input messages processed, by input topic."""
-    internal_records: int = 0
-    """Two stages: records of the internal topic (bids by bidder, closes) the bidder stage processed."""
+    internal_messages: int = 0
+    """Two stages: messages of the internal topic the bidder stage processed (each a batch of records: bids by
+    bidder, closes; :class:`pipelines.stream.outputs.InternalBatches`)."""
     bronze_files: int = 0
     stopped_by: str = "signal"
     first_message_at: float = 0.0
@@ -509,7 +510,7 @@ def run_worker(settings: Settings, address: str, options: WorkerOptions | None =
 
     def on_processed(topic: str, partition: int, offset: int) -> None:
         if topic == internal:
-            summary.internal_records += 1
+            summary.internal_messages += 1
             positions[partition] = offset + 1
         else:
             processed[topic] = processed.get(topic, 0) + 1

@@ -76,7 +76,8 @@ def test_bench_stream_throughput_phase_reports_medians_of_alternating_rounds(tmp
     assert len(rounds) == 2
     for run in rounds:
         assert run["passthrough"]["messages"] == run["full"]["messages"] == run["one_stage"]["messages"] == 3000
-        assert run["full"]["internal_records"] >= run["full"]["bids"] > 0 == run["one_stage"]["internal_records"]
+        # the bidder stage's records travel in batches: a message a partition and pass, far fewer than bids
+        assert 0 < run["full"]["internal_messages"] < run["full"]["bids"] and run["one_stage"]["internal_messages"] == 0
         assert run["two_stage_vs_one_stage"] == round(
             run["full"]["scored_bids_per_s"] / run["one_stage"]["scored_bids_per_s"], 3
         )

@@ -143,7 +143,7 @@ def full(
     bids = summary.processed.get("bids", 0)
     return {
         "messages": total,
-        "internal_records": summary.internal_records,
+        "internal_messages": summary.internal_messages,
         "bids": bids,
         "seconds": round(seconds, 3),
         "messages_per_s": round(total / seconds),
@@ -299,7 +299,7 @@ def scale(settings: Settings, workers: int, events: int, seed: int, commit_inter
             summaries = [json.loads(p.communicate(timeout=120)[0].decode().strip().splitlines()[-1]) for p in procs]
     first = min(s["first_message_at"] for s in summaries if s["first_message_at"])
     last = max(s["last_message_at"] for s in summaries)
-    total = sum(sum(s["processed"].values()) + s.get("internal_records", 0) for s in summaries)  # all marked
+    total = sum(sum(s["processed"].values()) + s.get("internal_messages", 0) for s in summaries)  # all marked
     bids = sum(s["processed"].get("bids", 0) for s in summaries)
     bid_share = bids / max(total, 1)
     busy_until = min(s["last_message_at"] for s in summaries)
