@@ -308,3 +308,19 @@ def test_a_batch_with_records_that_are_not_ours_scores_the_others(tmp_path: Path
         outs = worker.processor.process(INTERNAL, 0, 5, None, junk, T0, worker.stores[0])
         assert [out[0] for out in outs] == ["dead-letters"], junk
         assert "not an internal batch" in json.loads(outs[0][2])["error"]
+
+
+def test_a_bid_that_arrives_after_later_ones_counts_only_the_bids_before_it() -> None:
+    """Two stages deliver a bidder's bids from every auction partition as each partition's pass sends them:
+    out of time order. Velocity features count only earlier bids, so a late arrival is no burst."""
+    from pipelines.stream.score import bidder_activity, burst
+
+    in_order: list[Any] = [[], 0, {}, [], 0, 0, 0, {}, []]
+    out_of_order: list[Any] = [[], 0, {}, [], 0, 0, 0, {}, []]
+    times = [T0 + 4_000 * i for i in range(12)]  # a bid every 4 s
+    expected = [burst(bidder_activity(in_order, t, "d")[0], t) for t in times]
+    assert max(expected) == 3  # (t - 10 s, t]: this bid and the two before it
+    evens, odds = times[::2], times[1::2]  # one partition's bids, then the other's
+    seen = {t: burst(bidder_activity(out_of_order, t, "d")[0], t) for t in evens + odds}
+    assert all(seen[t] <= expected[i] for i, t in enumerate(times))  # never more than in time order
+    assert seen[odds[0]] == 2  # the first odd bid sees the even one 4 s before it, not the later ones
