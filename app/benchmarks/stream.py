@@ -358,6 +358,9 @@ def _ceiling(one: dict[str, Any]) -> float | None:
 @click.option("--quality-seeds", default="101,102,103", show_default=True,
               help="Generator seeds for --quality (the rules were tuned on 1,2,3).")  # fmt: skip
 @click.option("--quality-events", default=60_000, show_default=True, help="Events per seed for --quality.")
+@click.option("--worker", "through_worker", is_flag=True,
+              help="With --quality: through a real worker on the embedded broker (alerts read from bronze) "
+              "instead of in process in event-time order.")  # fmt: skip
 @click.option("--topology", "topologies", default="two-stage", show_default=True,
               help="With --quality: the topologies measured, a comma list of two-stage, one-stage.")  # fmt: skip
 def command(
@@ -376,6 +379,7 @@ def command(
     quality_seeds: str,
     quality_events: int,
     topologies: str,
+    through_worker: bool,
 ) -> None:
     """Stream worker: scored bids/s vs a Quix pass-through, latency at a steady rate, two workers vs one.
 
@@ -397,11 +401,12 @@ def command(
         if not wanted or any(t not in TOPOLOGIES for t in wanted):
             raise click.BadParameter(f"{topologies!r}: give one or more of {', '.join(TOPOLOGIES)}",
                                      param_hint="--topology")  # fmt: skip
-        reports = [sweep(seeds, quality_events, counts, topology) for topology in wanted]
+        reports = [sweep(seeds, quality_events, counts, topology, through_worker) for topology in wanted]
         goals = {"recall": 0.93, "precision": 0.85, "recall_spread": 0.03}
         click.echo(json.dumps({"benchmark": "stream-quality", "sweeps": reports, "goals": goals}, indent=2))
         for report in reports:  # the table, for people (stderr: stdout stays one JSON document)
-            click.echo(f"{report['topology']}, seeds {report['seeds']}, {quality_events} events each:", err=True)
+            click.echo(f"{report['topology']} ({report['through']}), seeds {report['seeds']}, "
+                       f"{quality_events} events each:", err=True)  # fmt: skip
             for line in report["table"]:
                 click.echo(line, err=True)
         return

@@ -119,21 +119,27 @@ def evaluate(seed: int, events: int, partitions: int = 4, topology: str = "two-s
     return quality
 
 
-def measure(seeds: list[int], events: int, partitions: int, topology: str = "two-stage") -> dict[str, Any]:
-    """Quality per seed and over all of them."""
+def measure(
+    seeds: list[int], events: int, partitions: int, topology: str = "two-stage", worker: bool = False
+) -> dict[str, Any]:
+    """Quality per seed and over all of them (``worker``: through a real worker on the broker,
+    :mod:`app.benchmarks.stream_quality_worker`; else in process, in event-time order)."""
+    from app.benchmarks.stream_quality_worker import evaluate_worker
+
     total = Quality()
     per_seed = {}
     for seed in seeds:
-        one = evaluate(seed, events, partitions, topology)
+        one = (evaluate_worker if worker else evaluate)(seed, events, partitions, topology)
         per_seed[str(seed)] = {k: v for k, v in one.report().items() if k != "recall_by_pattern"}
         total.add(one)
     return {"seeds": seeds, "events_per_seed": events, "partitions": partitions, "topology": topology,
-            "overall": total.report(), "per_seed": per_seed}  # fmt: skip
+            "through": "worker" if worker else "in process", "overall": total.report(),
+            "per_seed": per_seed}  # fmt: skip
 
 
-def sweep(seeds: list[int], events: int, partitions: list[int], topology: str) -> dict[str, Any]:
+def sweep(seeds: list[int], events: int, partitions: list[int], topology: str, worker: bool = False) -> dict[str, Any]:
     """:func:`measure` at each partition count, and the table of the README (precision, recall, by pattern)."""
-    runs = [measure(seeds, events, n, topology) for n in partitions]
+    runs = [measure(seeds, events, n, topology, worker) for n in partitions]
     patterns = sorted({p for run in runs for p in run["overall"]["recall_by_pattern"]})
     lines = ["| partitions | precision | recall | " + " | ".join(f"{p} recall" for p in patterns) + " |",
              "|---|---|---|" + "---|" * len(patterns)]  # fmt: skip
@@ -145,4 +151,5 @@ def sweep(seeds: list[int], events: int, partitions: list[int], topology: str) -
         lines.append("| " + " | ".join(cells) + " |")
     recalls = [run["overall"]["recall"] or 0.0 for run in runs]
     return {"seeds": seeds, "events_per_seed": events, "topology": topology, "partitions": partitions,
-            "runs": runs, "recall_spread": round(max(recalls) - min(recalls), 3), "table": lines}  # fmt: skip
+            "through": "worker" if worker else "in process", "runs": runs,
+            "recall_spread": round(max(recalls) - min(recalls), 3), "table": lines}  # fmt: skip
