@@ -46,6 +46,16 @@ class Quality:
         self.alerts += other.alerts
         self.bids += other.bids
 
+    def count(self, labels: dict[str, str], alerted: set[str]) -> None:
+        """The confusion counts of the ``alerted`` bidders against ``labels`` (bidder -> fraud pattern)."""
+        for bidder, pattern in labels.items():
+            self.fraudsters[pattern] += 1
+            if bidder in alerted:
+                self.caught[pattern] += 1
+        self.true_positive = len(alerted & labels.keys())
+        self.false_positive = len(alerted - labels.keys())
+        self.false_negative = len(labels.keys() - alerted)
+
     def report(self) -> dict[str, Any]:
         flagged = self.true_positive + self.false_positive
         actual = self.true_positive + self.false_negative
@@ -109,13 +119,7 @@ def evaluate(seed: int, events: int, partitions: int = 4, topology: str = "two-s
                     if record.get("fraud_label"):
                         labels[record["bidder_id"]] = record["fraud_label"]
             sink._buffers.clear()  # rows are not needed here
-    for bidder, pattern in labels.items():
-        quality.fraudsters[pattern] += 1
-        if bidder in alerted:
-            quality.caught[pattern] += 1
-    quality.true_positive = len(alerted & labels.keys())
-    quality.false_positive = len(alerted - labels.keys())
-    quality.false_negative = len(labels.keys() - alerted)
+    quality.count(labels, alerted)
     return quality
 
 

@@ -47,11 +47,5 @@ def evaluate_worker(seed: int, events: int, partitions: int = 4, topology: str =
         alerts = _column(lake, "fraud-alerts", ["bidder_id"])
         alerted = {str(r["bidder_id"]) for r in alerts}
     quality = Quality(alerts=len(alerts), bids=len(bids))
-    for bidder, pattern in labels.items():
-        quality.fraudsters[pattern] += 1
-        if bidder in alerted:
-            quality.caught[pattern] += 1
-    quality.true_positive = len(alerted & labels.keys())
-    quality.false_positive = len(alerted - labels.keys())
-    quality.false_negative = len(labels.keys() - alerted)
+    quality.count(labels, alerted)
     return quality
