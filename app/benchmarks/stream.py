@@ -32,20 +32,10 @@ from typing import Any
 import click
 import orjson
 
+from app.benchmarks.stream_setup import bench_settings, produce_events
 from app.broker import EmbeddedBroker
-from pipelines.infra.settings import Settings, load_settings
+from pipelines.infra.settings import Settings
 from pipelines.infra.topics import INPUT_TOPICS, consumer_config, producer_config
-
-
-def _settings(root: Path, partitions: int, group: str) -> Settings:
-    return load_settings(
-        lake_url=str(root / "lake"),
-        state_dir=root / "state",
-        runtime_dir=root / "run",
-        partitions=partitions,
-        consumer_group=group,
-        stream_topology="two-stage",  # what the benchmark measures (the one-stage baseline is asked for by name)
-    )
 
 
 def _worker_env(address: str, settings: Settings, lake_url: str = "", group: str = "") -> dict[str, str]:
@@ -59,12 +49,6 @@ def _worker_env(address: str, settings: Settings, lake_url: str = "", group: str
         "AUCTION_CONSUMER_GROUP": group or settings.consumer_group,
         "AUCTION_STREAM_TOPOLOGY": settings.stream_topology,
     }
-
-
-def _produce(address: str, events: int, seed: int, partitions: int, rate: float | None = None) -> Any:
-    from pipelines.generate import GeneratorConfig, to_broker
-
-    return to_broker(GeneratorConfig(seed=seed, events=events, partitions=partitions), address, rate=rate)
 
 
 def passthrough(
@@ -166,7 +150,7 @@ def throughput(
     for n in range(rounds):
         pair: dict[str, Any] = {}
         for name in order if n % 2 == 0 else order[::-1]:
-            settings = _settings(root / f"round{n}", partitions, f"bench-{name.replace('_', '-')}-{n}")
+            settings = bench_settings(root / f"round{n}", partitions, f"bench-{name.replace('_', '-')}-{n}")
             if name == "passthrough":
                 pair[name] = passthrough(address, settings, ends)
             else:
@@ -195,7 +179,7 @@ def throughput(
         "full_vs_passthrough": middle["full_vs_passthrough"],
         "rounds": runs,
         "passthrough_repartitioned_by_bidder": passthrough(
-            address, _settings(root / "repartition", partitions, "bench-repartition"), ends, repartition=True
+            address, bench_settings(root / "repartition", partitions, "bench-repartition"), ends, repartition=True
         ),
     }
 
@@ -289,7 +273,7 @@ def scale(settings: Settings, workers: int, events: int, seed: int, commit_inter
         with CpuSampler([p.pid for p in procs], broker.process.pid) as cpu:
             try:
                 time.sleep(10)  # start-up and group join (~3 s each with session.timeout.ms=6000)
-                produced = _produce(broker.address, events, seed, settings.partitions)
+                produced = produce_events(broker.address, events, seed, settings.partitions)
                 produced_at = time.time()
                 if not wait_drained(broker.address, settings, produced.end_offsets, timeout_s=600):
                     raise TimeoutError(f"{workers} worker(s) did not commit every end offset in 600 s")
@@ -401,7 +385,10 @@ def command(
         if not wanted or any(t not in TOPOLOGIES for t in wanted):
             raise click.BadParameter(f"{topologies!r}: give one or more of {', '.join(TOPOLOGIES)}",
                                      param_hint="--topology")  # fmt: skip
-        reports = [sweep(seeds, quality_events, counts, topology, through_worker) for topology in wanted]
+        from app.benchmarks.stream_quality_worker import evaluate_worker
+
+        worker = evaluate_worker if through_worker else None
+        reports = [sweep(seeds, quality_events, counts, topology, worker) for topology in wanted]
         goals = {"recall": 0.93, "precision": 0.85, "recall_spread": 0.03}
         click.echo(json.dumps({"benchmark": "stream-quality", "sweeps": reports, "goals": goals}, indent=2))
         for report in reports:  # the table, for people (stderr: stdout stays one JSON document)
@@ -419,12 +406,12 @@ def command(
         root = Path(tmp)
         if not skip_throughput:
             with EmbeddedBroker() as broker:
-                produced = _produce(broker.address, events, seed, partitions)
+                produced = produce_events(broker.address, events, seed, partitions)
                 ends = produced.end_offsets
                 result.update(throughput(broker.address, root, partitions, ends, rounds, commit_interval))
         if not skip_scale:
-            one = scale(_settings(root / "scale", partitions, "x"), 1, scale_events, seed, commit_interval)
-            two = scale(_settings(root / "scale", partitions, "x"), 2, scale_events, seed, commit_interval)
+            one = scale(bench_settings(root / "scale", partitions, "x"), 1, scale_events, seed, commit_interval)
+            two = scale(bench_settings(root / "scale", partitions, "x"), 2, scale_events, seed, commit_interval)
             steady = (one["scored_bids_per_s"], two["scored_bids_per_s"])
             ratio = round(steady[1] / steady[0], 3) if all(steady) else None
             result["scale"] = {"one": one, "two": two, "two_vs_one": ratio, "two_vs_one_ceiling": _ceiling(one)}
@@ -433,7 +420,7 @@ def command(
             for n, bids_per_s in enumerate(float(r) for r in rates.split(",") if r.strip()):
                 for topology in ("two-stage", "one-stage"):  # the baseline at the same rate, right after
                     with EmbeddedBroker() as broker:
-                        settings = _settings(root / f"latency{n}-{topology}", partitions, "bench-latency")
+                        settings = bench_settings(root / f"latency{n}-{topology}", partitions, "bench-latency")
                         settings = settings.model_copy(update={"stream_topology": topology})
                         phase = latency(
                             broker.address, settings, bids_per_s, latency_seconds, seed + 1, commit_interval

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import tempfile
 from collections import Counter, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -123,25 +124,30 @@ def evaluate(seed: int, events: int, partitions: int = 4, topology: str = "two-s
     return quality
 
 
-def measure(
-    seeds: list[int], events: int, partitions: int, topology: str = "two-stage", worker: bool = False
-) -> dict[str, Any]:
-    """Quality per seed and over all of them (``worker``: through a real worker on the broker,
-    :mod:`app.benchmarks.stream_quality_worker`; else in process, in event-time order)."""
-    from app.benchmarks.stream_quality_worker import evaluate_worker
+#: how one generated run is scored: :func:`evaluate` (in process, in event-time order) or
+#: :func:`app.benchmarks.stream_quality_worker.evaluate_worker` (through a real worker on the broker)
+Evaluate = Callable[[int, int, int, str], Quality]
 
+
+def measure(
+    seeds: list[int], events: int, partitions: int, topology: str = "two-stage", worker: Evaluate | None = None
+) -> dict[str, Any]:
+    """Quality per seed and over all of them (``worker``: the real worker's way of scoring a run; default in
+    process, :func:`evaluate`)."""
     total = Quality()
     per_seed = {}
     for seed in seeds:
-        one = (evaluate_worker if worker else evaluate)(seed, events, partitions, topology)
+        one = (worker or evaluate)(seed, events, partitions, topology)
         per_seed[str(seed)] = {k: v for k, v in one.report().items() if k != "recall_by_pattern"}
         total.add(one)
     return {"seeds": seeds, "events_per_seed": events, "partitions": partitions, "topology": topology,
-            "through": "worker" if worker else "in process", "overall": total.report(),
+            "through": "worker" if worker is not None else "in process", "overall": total.report(),
             "per_seed": per_seed}  # fmt: skip
 
 
-def sweep(seeds: list[int], events: int, partitions: list[int], topology: str, worker: bool = False) -> dict[str, Any]:
+def sweep(
+    seeds: list[int], events: int, partitions: list[int], topology: str, worker: Evaluate | None = None
+) -> dict[str, Any]:
     """:func:`measure` at each partition count, and the table of the README (precision, recall, by pattern)."""
     runs = [measure(seeds, events, n, topology, worker) for n in partitions]
     patterns = sorted({p for run in runs for p in run["overall"]["recall_by_pattern"]})
@@ -155,5 +161,5 @@ def sweep(seeds: list[int], events: int, partitions: list[int], topology: str, w
         lines.append("| " + " | ".join(cells) + " |")
     recalls = [run["overall"]["recall"] or 0.0 for run in runs]
     return {"seeds": seeds, "events_per_seed": events, "topology": topology, "partitions": partitions,
-            "through": "worker" if worker else "in process", "runs": runs,
+            "through": "worker" if worker is not None else "in process", "runs": runs,
             "recall_spread": round(max(recalls) - min(recalls), 3), "table": lines}  # fmt: skip

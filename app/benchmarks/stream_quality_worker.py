@@ -31,13 +31,13 @@ def _column(lake: Lake, topic: str, columns: list[str]) -> list[dict[str, object
 
 def evaluate_worker(seed: int, events: int, partitions: int = 4, topology: str = "two-stage") -> Quality:
     """One generated run through a real worker (its own embedded broker and lake)."""
-    from app.benchmarks.stream import _produce, _settings
+    from app.benchmarks.stream_setup import bench_settings, produce_events
     from app.broker import EmbeddedBroker
     from app.stream import WorkerOptions, run_worker
 
     with tempfile.TemporaryDirectory(prefix="quality-worker-") as tmp, EmbeddedBroker() as broker:
-        produced = _produce(broker.address, events, seed, partitions)
-        settings = _settings(Path(tmp), partitions, f"quality-{seed}").model_copy(update={"stream_topology": topology})
+        produced = produce_events(broker.address, events, seed, partitions)
+        settings = bench_settings(Path(tmp), partitions, f"quality-{seed}", topology)
         summary = run_worker(settings, broker.address, WorkerOptions(stop_at=produced.end_offsets))
         if summary.stopped_by != "end offsets":
             raise RuntimeError(f"the worker stopped by {summary.stopped_by} before the generated run's end")

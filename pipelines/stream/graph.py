@@ -309,11 +309,12 @@ class TwoStageProcessor(Processor):
     """The two-stage topology's per-message work (:mod:`pipelines.stream.stages`).
 
     Auction stage: ``auctions`` and ``bids`` (keyed by auction) are validated as in one stage; a valid bid
-    goes to bronze ``bids`` as it came and on to the internal topic (``BY_BIDDER`` among the outputs, keyed
-    by bidder) with its auction features; a close sends each bidder's participation. Bidder stage: ``users``
-    (signup times) and the internal topic (keyed by bidder, co-partitioned with users) give ``bids-scored``
-    and ``fraud-alerts``, in bronze by the internal topic's offsets. An internal record that is not one of
-    ours (never written by this worker) is dead-lettered like any bad input.
+    goes to bronze ``bids`` as it came and on to the internal topic with its auction features -- into
+    ``batches`` (one message per partition and pass), or without them as a ``BY_BIDDER`` output keyed by
+    bidder; a close sends each bidder's participation. Bidder stage: ``users`` (signup times) and the internal
+    topic (partitioned by bidder, co-partitioned with users) give ``bids-scored`` and ``fraud-alerts``, in
+    bronze by the internal topic's offsets. An internal record that is not one of ours (never written by this
+    worker) is dead-lettered like any bad input.
     """
 
     def __init__(

@@ -7,16 +7,20 @@ users of the process. Here the work is split where the key changes ([ADR 5](../.
 
 * **auction stage** (:func:`auction_bid`, :func:`auction_event`; state per ``auction_id`` partition):
   validation against the auction (window, currency, duplicates, closed), per-auction and per-(bidder,
-  auction) features, the category's typical price. Each valid bid leaves it as one record of the internal
-  topic ``internal-<group>-bids-by-bidder`` keyed by ``bidder_id`` (:func:`bid_record`); a close leaves it
-  as one record per bidder of the auction (participation and win, :func:`close_record`).
+  auction) features, the category's typical price. Each valid bid leaves it as one record for the internal
+  topic ``internal-<group>-bids-by-bidder``, partitioned by ``bidder_id`` (:func:`bid_fields`); a close
+  leaves it as one record per bidder of the auction (participation and win, :func:`close_fields`). The
+  worker sends a pass's records for one partition as one message (:func:`batch_value`,
+  :class:`pipelines.stream.outputs.InternalBatches`); a record on its own, keyed by bidder
+  (:func:`bid_record`, :func:`close_record`), is still read.
 * **bidder stage** (:func:`bidder_record`, :func:`bidder_user`; state per ``bidder_id`` partition): the
   internal topic has the partition count of ``users`` and the same partitioner, so partition p of both is
   one worker's and signup times are exact; per-bidder (velocity, devices, auctions, closes, wins) and
   per-(bidder, seller) (tendency, rivals) features, the score and the alert (one per bidder and auction).
 
 Delivery is at-least-once: an auction-stage partition replayed after a crash produces its internal
-records again -- the same records, since the stage is deterministic from its committed state. Each record
+records again -- the same records (maybe batched differently), since the stage is deterministic from its
+committed state. Each record
 names its source (input topic, partition, offset, and its index among the records of that input), and the
 bidder stage keeps per source partition the last source position it applied (``stores.sources``): records
 from one producer to one partition arrive in order, so a record at or before that position is a replay and
