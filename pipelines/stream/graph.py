@@ -53,6 +53,7 @@ from pipelines.stream.stages import (
     bidder_user,
     close_fields,
     parse_record,
+    single_record,
     split_batch,
 )
 from pipelines.stream.state import StateCache
@@ -346,7 +347,7 @@ class TwoStageProcessor(Processor):
         head = bid_fields(f"bids:{partition}", offset, auction_id, t_ms, event_ms, channel, device_id, features)
         if self.batches is not None and self.batches.add(bidder_id, head, value, ts):
             return []
-        return [(BY_BIDDER, bidder_id.encode(), orjson.dumps(head) + b"\n" + value)]
+        return [(BY_BIDDER, bidder_id.encode(), single_record(head, value))]
 
     def _stage_auction(
         self, partition: int, offset: int, key: bytes | None, value: bytes | None, ts: int, stores: Stores
@@ -368,7 +369,7 @@ class TwoStageProcessor(Processor):
         for index, (bidder, won) in enumerate(outcome):
             head = close_fields(source, offset, index, auction_id, won)
             if self.batches is None or not self.batches.add(bidder, head, b"", ts):
-                outs.append((BY_BIDDER, bidder.encode(), orjson.dumps(head)))
+                outs.append((BY_BIDDER, bidder.encode(), single_record(head)))
         return outs
 
     def _stage_user(

@@ -178,14 +178,20 @@ def bid_fields(
     return [BID, source, offset, 0, auction_id, t_ms, event_ms, int(channel == "api"), device_id, *features]
 
 
+def single_record(head: list[Any], bid: bytes = b"") -> bytes:
+    """An internal record on its own (one message, keyed by its bidder): its header as a JSON array, then for
+    a bid a newline and the bid's canonical JSON (which holds no newline) as the bidder stage passes it on."""
+    return orjson.dumps(head) + b"\n" + bid if bid else orjson.dumps(head)
+
+
 def bid_record(
     source: str, offset: int, auction_id: str, t_ms: int, event_ms: int, channel: str, device_id: str,
     features: list[Any], scored_base: bytes,
 ) -> bytes:  # fmt: skip
-    """The internal record of a valid bid on its own (one message): its header (:func:`bid_fields`) as a JSON
-    array, a newline, then the bid's canonical JSON (which holds no newline) as the bidder stage passes it on."""
-    head = bid_fields(source, offset, auction_id, t_ms, event_ms, channel, device_id, features)
-    return orjson.dumps(head) + b"\n" + scored_base
+    """The internal record of a valid bid on its own (:func:`single_record` of :func:`bid_fields`)."""
+    return single_record(
+        bid_fields(source, offset, auction_id, t_ms, event_ms, channel, device_id, features), scored_base
+    )
 
 
 def close_fields(source: str, offset: int, index: int, auction_id: str, won: bool) -> list[Any]:
@@ -195,7 +201,7 @@ def close_fields(source: str, offset: int, index: int, auction_id: str, won: boo
 
 def close_record(source: str, offset: int, index: int, auction_id: str, won: bool) -> bytes:
     """The internal record of one bidder's part in a closed auction, on its own (one message)."""
-    return orjson.dumps(close_fields(source, offset, index, auction_id, won))
+    return single_record(close_fields(source, offset, index, auction_id, won))
 
 
 def parse_record(value: bytes | None) -> tuple[list[Any], bytes] | str:
