@@ -22,7 +22,7 @@ from typing import Any
 from app.replay_report import ScorerReport, scorer_report
 from pipelines.infra.errors import UserError
 from pipelines.infra.settings import Settings
-from pipelines.infra.topics import INPUT_TOPICS, bidder_topic, broker_run_id, committed_offsets, end_offsets
+from pipelines.infra.topics import INPUT_TOPICS, bidder_topic, broker_run_id, committed_offsets, internal_ends
 from pipelines.ingest.files import ImportReport
 from pipelines.ingest.replay import ReplaySummary, run_replay
 
@@ -64,7 +64,7 @@ def replay(
             run_worker(settings, address, WorkerOptions(stop_at=summary.end_offsets, commit_interval_s=1.0))
             gc.collect()  # the worker's Kafka clients go while their broker is up (no "connection refused" logs)
         elif wait:
-            wait_scored(address, settings, summary.end_offsets, internal if two_stage else None)
+            wait_scored(address, settings, summary.end_offsets, two_stage)
         else:
             echo(f"the stream workers of group {settings.consumer_group} score it (--wait waits and reports)")
             return report, summary, None
@@ -77,13 +77,11 @@ def replay(
     return report, summary, scored
 
 
-def wait_scored(
-    address: str, settings: Settings, ends: dict[tuple[str, int], int], internal: str | None = None
-) -> None:
+def wait_scored(address: str, settings: Settings, ends: dict[tuple[str, int], int], two_stage: bool = False) -> None:
     """Wait until the consumer group has committed past ``ends``; one line if it stops making progress.
 
-    Two stages (``internal``: the internal topic): then also past where that topic ends once those inputs are
-    committed (the auction stage sends its records before it commits their inputs).
+    Two stages: then also past where the internal topic ends once those inputs are committed
+    (:func:`pipelines.infra.topics.internal_ends`).
     """
     ends = dict(ends)
     patience = settings.broker_outage_s
@@ -94,10 +92,9 @@ def wait_scored(
         except Exception:  # the broker is briefly unavailable: the same patience applies
             done = {}
         left = sum(max(0, end - done.get(key, 0)) for key, end in ends.items())
-        if left == 0 and internal is not None:
-            starts = {p: offset for (name, p), offset in done.items() if name == internal}
-            ends.update(end_offsets(address, internal, settings.partitions, starts, settings.broker_timeout_s))
-            internal = None
+        if left == 0 and two_stage:
+            ends.update(internal_ends(address, settings, done))
+            two_stage = False
             continue
         if left == 0:
             return

@@ -138,7 +138,7 @@ def wait_drained(
     Two stages: then also past where the internal topic ends once those inputs are committed (the
     auction stage delivers its records before it commits their inputs, and produces nothing more).
     """
-    from pipelines.infra.topics import bidder_topic, end_offsets
+    from pipelines.infra.topics import internal_ends
 
     deadline = time.monotonic() + timeout_s
     wanted, internal_added = dict(ends), settings.stream_topology != "two-stage"
@@ -151,9 +151,7 @@ def wait_drained(
         if all(done.get(key, 0) >= end for key, end in wanted.items()):
             if internal_added:
                 return True
-            internal = bidder_topic(settings.consumer_group)
-            starts = {p: offset for (topic, p), offset in done.items() if topic == internal}
-            wanted.update(end_offsets(address, internal, settings.partitions, starts, settings.broker_timeout_s))
+            wanted.update(internal_ends(address, settings, done))
             internal_added = True
             continue
         time.sleep(0.5)

@@ -227,6 +227,17 @@ def end_offsets(
         consumer.close()
 
 
+def internal_ends(
+    address: str, settings: Settings, committed: dict[tuple[str, int], int]
+) -> dict[tuple[str, int], int]:
+    """Two stages: where the consumer group's internal topic ends, read from the group's ``committed`` offsets
+    there on. Called once the inputs are committed: the auction stage sends its records before it commits
+    their inputs, so nothing more comes for them."""
+    internal = bidder_topic(settings.consumer_group)
+    starts = {p: offset for (topic, p), offset in committed.items() if topic == internal}
+    return end_offsets(address, internal, settings.partitions, starts, settings.broker_timeout_s)
+
+
 def _row(msg: Any) -> dict[str, Any]:
     raw = msg.value() or b""
     try:
